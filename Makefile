@@ -1,0 +1,55 @@
+# Pulse: every entry point. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PULSE := $(VENV)/bin/pulse
+STAMP := $(VENV)/.installed
+PROTO_DIR := service/proto
+PROTOS := $(wildcard $(PROTO_DIR)/pulse/v1/*.proto)
+
+.PHONY: help install proto proto-check lint test test-fast serve loadgen run bench clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+install: $(STAMP) ## create .venv and install Pulse with its development tools (idempotent)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+proto: $(STAMP) ## regenerate the Python stubs from service/proto
+	$(PY) -m grpc_tools.protoc -I $(PROTO_DIR) --python_out=service --pyi_out=service \
+		--grpc_python_out=service $(PROTOS)
+
+proto-check: proto ## fail when the committed stubs differ from the protos
+	@git diff --exit-code -- service/pulse/v1 || { echo "stubs out of date: run 'make proto' and commit"; exit 1; }
+
+lint: $(STAMP) ## ruff
+	$(VENV)/bin/ruff check service tests bench
+
+test-fast: $(STAMP) ## unit and integration tests (no upstream binaries)
+	$(VENV)/bin/pytest -q -m "not e2e" tests
+
+test: $(STAMP) lint proto-check ## everything CI proves: lint, stubs, unit, integration, end to end
+	$(VENV)/bin/pytest -q tests
+
+serve: $(STAMP) ## run Pulse in the foreground (gRPC 50051, admin 9464)
+	$(PULSE) serve
+
+loadgen: $(STAMP) ## run the load generator against localhost:50051
+	$(PULSE) loadgen
+
+run: $(STAMP) ## Pulse and the load generator together in the foreground; Ctrl-C stops both
+	@trap 'kill 0' INT TERM EXIT; $(PULSE) serve & sleep 2; $(PULSE) loadgen; wait
+
+bench: $(STAMP) ## benchmarks: figures as ratios against a baseline measured in the same run
+	$(PY) -m bench
+
+clean: ## remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,327 @@
+"""Pulse's configuration: defaults < YAML file < ``PULSE_*`` environment variables < flags.
+
+Sections map onto environment variables with one underscore after the section name, so
+``PULSE_GRPC_PORT`` sets ``grpc.port`` and ``PULSE_INGEST_MAX_BATCH_ENTRIES`` sets
+``ingest.max_batch_entries``. Lists accept comma-separated values. Invalid values stop
+start-up with a message naming the key, the value and what is allowed (see ``load``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+__all__ = [
+    "AdminSettings",
+    "AuthSettings",
+    "ConfigError",
+    "FaultSettings",
+    "GrpcSettings",
+    "IngestSettings",
+    "MetricsSettings",
+    "MonitorSettings",
+    "SensorSettings",
+    "Settings",
+    "TelemetrySettings",
+    "TlsSettings",
+    "load",
+]
+
+CommaList = Annotated[list[str], NoDecode]
+SecretList = Annotated[list[SecretStr], NoDecode]
+
+# Defaults cover key=value / key: value assignments of common secret names and bearer tokens.
+DEFAULT_REDACTION_PATTERNS = [
+    r"(?i)((?:password|passwd|pwd|secret|token|api[_-]?key|apikey|authorization)"
+    r"[\"']?\s*[:=]\s*[\"']?)(?:bearer\s+)?[^\s\"',;&]+",
+    r"(?i)(bearer\s+)[A-Za-z0-9\-._~+/]+=*",
+]
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GrpcSettings(_Section):
+    host: str = Field("0.0.0.0", description="Address the gRPC server binds.")
+    port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free port.")
+    max_message_bytes: int = Field(4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    max_concurrent_streams: int = Field(1000, ge=1, description="Per HTTP/2 connection.")
+    max_connection_age_s: float = Field(
+        300.0, gt=0, description="Connections older than this are closed so streams rotate."
+    )
+    max_connection_age_grace_s: float = Field(30.0, ge=0)
+    keepalive_time_s: float = Field(30.0, gt=0)
+    keepalive_timeout_s: float = Field(10.0, gt=0)
+    shutdown_grace_s: float = Field(
+        20.0, ge=0, description="On SIGTERM, time streams get to finish before cancellation."
+    )
+
+
+class AdminSettings(_Section):
+    host: str = Field("0.0.0.0", description="Address of the admin HTTP port.")
+    port: int = Field(9464, ge=0, le=65535, description="/metrics, /healthz, /readyz, /faults.")
+
+
+class AuthSettings(_Section):
+    tokens: SecretList = Field(default_factory=list, description="Accepted bearer tokens.")
+    api_keys: SecretList = Field(default_factory=list, description="Accepted x-api-key values.")
+    tokens_file: Path | None = Field(None, description="File with one bearer token per line.")
+    api_keys_file: Path | None = Field(None, description="File with one API key per line.")
+
+    _split = field_validator("tokens", "api_keys", mode="before")(_split_commas)
+
+    @model_validator(mode="after")
+    def _read_files(self) -> AuthSettings:
+        for field, path in (("tokens", self.tokens_file), ("api_keys", self.api_keys_file)):
+            if path is None:
+                continue
+            try:
+                lines = path.read_text(encoding="utf-8").splitlines()
+            except OSError as exc:
+                raise ValueError(f"{field}_file: cannot read {path}: {exc.strerror}") from None
+            extra = [SecretStr(line.strip()) for line in lines if line.strip()]
+            object.__setattr__(self, field, [*getattr(self, field), *extra])
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.tokens or self.api_keys)
+
+
+class TlsSettings(_Section):
+    cert_file: Path | None = Field(None, description="Server certificate (PEM); enables TLS.")
+    key_file: Path | None = Field(None, description="Server private key (PEM).")
+    client_ca_file: Path | None = Field(
+        None, description="CA bundle (PEM); when set, clients must present a certificate (mTLS)."
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> TlsSettings:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file must be set together")
+        if self.client_ca_file is not None and self.cert_file is None:
+            raise ValueError("client_ca_file needs cert_file and key_file")
+        for name in ("cert_file", "key_file", "client_ca_file"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name}: no such file: {path}")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.cert_file is not None
+
+
+class FaultSettings(_Section):
+    enabled: bool = Field(False, description="Allow fault injection through the admin port.")
+
+
+class MetricsSettings(_Section):
+    """StreamMetrics: the simulated fleet of sources."""
+
+    hosts: int = Field(4, ge=1, le=1000, description="Simulated hosts in the fleet.")
+    regions: CommaList = Field(
+        default_factory=lambda: ["eu-west-1", "us-east-1"], min_length=1,
+        description="Regions the hosts are spread over, round-robin.",
+    )
+    max_streams: int = Field(2000, ge=1, description="Concurrent StreamMetrics calls.")
+    seed: int = Field(0, description="Seed of the simulated signals; same seed, same shapes.")
+
+    _split = field_validator("regions", mode="before")(_split_commas)
+
+
+class IngestSettings(_Section):
+    max_batch_entries: int = Field(1000, ge=1, le=100_000)
+    max_message_bytes: int = Field(8192, ge=16, description="Longer messages are truncated.")
+    max_attributes: int = Field(64, ge=0, description="Attributes beyond this are dropped.")
+    redaction_patterns: CommaList = Field(
+        default_factory=lambda: list(DEFAULT_REDACTION_PATTERNS),
+        description="RE2 patterns; group 1, when present, is kept and the rest replaced.",
+    )
+    global_rate: float = Field(20_000.0, gt=0, description="Entries/s over all sources.")
+    global_burst: float = Field(40_000.0, gt=0)
+    source_rate: float = Field(2_000.0, gt=0, description="Entries/s per source.")
+    source_burst: float = Field(4_000.0, gt=0)
+    task_rate: float = Field(500.0, gt=0, description="Entries/s per task id.")
+    task_burst: float = Field(1_000.0, gt=0)
+    max_tracked_keys: int = Field(
+        10_000, ge=1, description="Per-source and per-task buckets kept; least recent evicted."
+    )
+    dedup_window_s: float = Field(300.0, ge=0, description="Batch ids remembered this long.")
+    dedup_max_batches: int = Field(100_000, ge=1)
+    max_streams: int = Field(64, ge=1, description="Concurrent Ingest calls.")
+    emit_log_records: bool = Field(
+        True, description="Emit accepted entries as OpenTelemetry log records."
+    )
+
+    _split = field_validator("redaction_patterns", mode="before")(_split_commas)
+
+
+class MonitorSettings(_Section):
+    buffer_entries: int = Field(10_000, ge=1, description="Ring buffer of recent entries.")
+    max_subscribers: int = Field(100, ge=1)
+    subscriber_queue: int = Field(
+        2_000, ge=1, description="Entries queued per subscriber; the oldest are dropped."
+    )
+    max_response_entries: int = Field(100, ge=1, description="Entries per MonitorResponse.")
+    max_backlog: int = Field(1_000, ge=0, description="Largest backlog a filter may ask.")
+    max_pattern_bytes: int = Field(1024, ge=1)
+    max_filter_values: int = Field(100, ge=1, description="Sources, task ids or attributes.")
+
+
+class SensorSettings(_Section):
+    database: Path | None = Field(None, description="SQLite file; default <data_dir>/sensors.db.")
+    window: int = Field(10, ge=1, le=10_000, description="Readings a summary covers.")
+    min_temperature: float = Field(-90.0, description="Lowest plausible reading (°C).")
+    max_temperature: float = Field(150.0, description="Highest plausible reading (°C).")
+    max_watchers: int = Field(100, ge=1)
+    max_labelled_sensors: int = Field(
+        50, ge=0, description="Sensors with their own metric series; the rest share 'other'."
+    )
+
+    @model_validator(mode="after")
+    def _range(self) -> SensorSettings:
+        if not (math.isfinite(self.min_temperature) and math.isfinite(self.max_temperature)):
+            raise ValueError("min_temperature and max_temperature must be finite")
+        if self.min_temperature >= self.max_temperature:
+            raise ValueError("min_temperature must be below max_temperature")
+        return self
+
+
+class TelemetrySettings(_Section):
+    enabled: bool = Field(True, description="Export traces, metrics and logs over OTLP.")
+    service_name: str = Field("pulse", min_length=1)
+    environment: str = Field("development", description="deployment.environment.name")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    stream_tick_s: float = Field(
+        10.0, gt=0, description="Long streams emit a summarising child span this often."
+    )
+
+
+class Settings(BaseSettings):
+    """The effective configuration of ``pulse serve``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PULSE_",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        extra="forbid",
+        frozen=True,
+    )
+
+    data_dir: Path = Field(Path(".data"), description="Persistent data (sensor database).")
+    grpc: GrpcSettings = Field(default_factory=GrpcSettings)
+    admin: AdminSettings = Field(default_factory=AdminSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    tls: TlsSettings = Field(default_factory=TlsSettings)
+    faults: FaultSettings = Field(default_factory=FaultSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    monitor: MonitorSettings = Field(default_factory=MonitorSettings)
+    sensors: SensorSettings = Field(default_factory=SensorSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = _CONFIG_FILE.get("path")
+        if config_file is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+        return tuple(sources)
+
+    @property
+    def sensor_database(self) -> Path:
+        return self.sensors.database or self.data_dir / "sensors.db"
+
+
+_CONFIG_FILE: dict[str, Path | None] = {}
+
+
+class ConfigError(Exception):
+    """A configuration that cannot start Pulse; the message names each bad key."""
+
+
+def load(config_file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Build the effective settings; raise ``ConfigError`` naming every invalid key.
+
+    ``config_file`` falls back to ``PULSE_CONFIG``; ``overrides`` (from flags) win over all,
+    given as nested dicts, e.g. ``{"grpc": {"port": 0}}``.
+    """
+    path = config_file or os.environ.get("PULSE_CONFIG") or None
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file: no such file: {path}")
+        _check_yaml(path)
+    _CONFIG_FILE["path"] = path
+    try:
+        return Settings(**(overrides or {}))
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    finally:
+        _CONFIG_FILE.pop("path", None)
+
+
+def _check_yaml(path: Path) -> None:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path}: not valid YAML: {exc}") from None
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: must be a mapping of sections, got {type(data).__name__}")
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = ["invalid configuration:"]
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"]) or "(settings)"
+        env = "PULSE_" + "_".join(str(p) for p in error["loc"][:2]).upper() if error["loc"] else ""
+        value = error.get("input")
+        shown = "***" if _is_secret_key(key) else repr(value)
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif error["type"] == "literal_error":
+            message = f"allowed: {error.get('ctx', {}).get('expected', '')}"
+        lines.append(f"  {key} (env {env}) = {shown}: {message}")
+    return "\n".join(lines)
+
+
+def _is_secret_key(key: str) -> bool:
+    return key.startswith("auth.")
