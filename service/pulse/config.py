@@ -147,7 +147,8 @@ class MetricsSettings(_Section):
 
     hosts: int = Field(4, ge=1, le=1000, description="Simulated hosts in the fleet.")
     regions: CommaList = Field(
-        default_factory=lambda: ["eu-west-1", "us-east-1"], min_length=1,
+        default_factory=lambda: ["eu-west-1", "us-east-1"],
+        min_length=1,
         description="Regions the hosts are spread over, round-robin.",
     )
     max_streams: int = Field(2000, ge=1, description="Concurrent StreamMetrics calls.")
@@ -275,7 +276,9 @@ class ConfigError(Exception):
     """A configuration that cannot start Pulse; the message names each bad key."""
 
 
-def load(config_file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+def load(
+    config_file: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> Settings:
     """Build the effective settings; raise ``ConfigError`` naming every invalid key.
 
     ``config_file`` falls back to ``PULSE_CONFIG``; ``overrides`` (from flags) win over all,
@@ -304,7 +307,9 @@ def _check_yaml(path: Path) -> None:
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path}: not valid YAML: {exc}") from None
     if data is not None and not isinstance(data, dict):
-        raise ConfigError(f"config file {path}: must be a mapping of sections, got {type(data).__name__}")
+        raise ConfigError(
+            f"config file {path}: must be a mapping of sections, got {type(data).__name__}"
+        )
 
 
 def _describe(exc: ValidationError) -> str:

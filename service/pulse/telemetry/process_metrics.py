@@ -29,9 +29,14 @@ def _cpu(_: CallbackOptions) -> Iterable[Observation]:
 
 def register_process_metrics(meter: Meter) -> None:
     meter.create_observable_gauge(
-        "process.memory.usage", callbacks=[_memory], unit="By",
+        "process.memory.usage",
+        callbacks=[_memory],
+        unit="By",
         description="Resident memory of the process.",
     )
     meter.create_observable_counter(
-        "process.cpu.time", callbacks=[_cpu], unit="s", description="CPU time of the process.",
+        "process.cpu.time",
+        callbacks=[_cpu],
+        unit="s",
+        description="CPU time of the process.",
     )

@@ -6,6 +6,7 @@ Nothing is global until ``install_global`` is called by the entry point: tests b
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import uuid
@@ -77,10 +78,8 @@ class Telemetry:
     def shutdown(self) -> None:
         """Flush and stop every exporter; each is bounded by its own timeout."""
         for provider in (self.tracer_provider, self.logger_provider, self.meter_provider):
-            try:
+            with contextlib.suppress(Exception):  # telemetry must never break shutdown
                 provider.shutdown()
-            except Exception:  # noqa: BLE001 - telemetry must never break shutdown
-                pass
 
 
 def build_resource(service_name: str, environment: str) -> Resource:
@@ -88,7 +87,8 @@ def build_resource(service_name: str, environment: str) -> Resource:
     ours = {
         "service.name": service_name,
         "service.version": __version__,
-        "service.instance.id": os.environ.get("HOSTNAME") or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}",
+        "service.instance.id": os.environ.get("HOSTNAME")
+        or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}",
         "deployment.environment.name": environment,
     }
     from_env = OTELResourceDetector().detect()
@@ -109,7 +109,9 @@ def _assemble(
     for processor in span_processors:
         tracer_provider.add_span_processor(processor)
     prometheus_reader = PrometheusMetricReader(registry=registry)
-    meter_provider = MeterProvider(resource=resource, metric_readers=[*metric_readers, prometheus_reader])
+    meter_provider = MeterProvider(
+        resource=resource, metric_readers=[*metric_readers, prometheus_reader]
+    )
     register_process_metrics(meter_provider.get_meter("pulse.process", __version__))
     logger_provider = LoggerProvider(resource=resource)
     for processor in log_processors:
@@ -131,18 +133,28 @@ def build_telemetry(
     readers: list[MetricReader] = []
     log_processors: list[object] = []
     if export:
-        span_processors.append(BatchSpanProcessor(
-            _otlp_span_exporter(), max_queue_size=MAX_QUEUE, max_export_batch_size=MAX_EXPORT_BATCH,
-        ))
+        span_processors.append(
+            BatchSpanProcessor(
+                _otlp_span_exporter(),
+                max_queue_size=MAX_QUEUE,
+                max_export_batch_size=MAX_EXPORT_BATCH,
+            )
+        )
         readers.append(_otlp_metric_reader())
-        log_processors.append(BatchLogRecordProcessor(
-            _otlp_log_exporter(), max_queue_size=MAX_QUEUE, max_export_batch_size=MAX_EXPORT_BATCH,
-        ))
+        log_processors.append(
+            BatchLogRecordProcessor(
+                _otlp_log_exporter(),
+                max_queue_size=MAX_QUEUE,
+                max_export_batch_size=MAX_EXPORT_BATCH,
+            )
+        )
     tracer_provider, meter_provider, logger_provider = _assemble(
         resource, span_processors, readers, log_processors, registry
     )
     instruments = Instruments.create(meter_provider.get_meter("pulse", __version__))
-    return Telemetry(resource, tracer_provider, meter_provider, logger_provider, instruments, registry)
+    return Telemetry(
+        resource, tracer_provider, meter_provider, logger_provider, instruments, registry
+    )
 
 
 def build_test_telemetry(service_name: str = "pulse") -> Telemetry:
@@ -157,8 +169,15 @@ def build_test_telemetry(service_name: str = "pulse") -> Telemetry:
     )
     instruments = Instruments.create(meter_provider.get_meter("pulse", __version__))
     return Telemetry(
-        resource, tracer_provider, meter_provider, logger_provider, instruments, registry,
-        span_exporter=spans, metric_reader=reader, log_exporter=logs,
+        resource,
+        tracer_provider,
+        meter_provider,
+        logger_provider,
+        instruments,
+        registry,
+        span_exporter=spans,
+        metric_reader=reader,
+        log_exporter=logs,
     )
 
 

@@ -1,0 +1,1 @@
+"""The gRPC server: assembly, interceptors, admin HTTP port, drain."""

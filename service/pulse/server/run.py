@@ -1,0 +1,46 @@
+"""``pulse serve``: run one Pulse process until SIGTERM/SIGINT, then drain and exit 0."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from pulse.config import Settings
+from pulse.server.app import PulseServer
+from pulse.telemetry import build_telemetry
+from pulse.telemetry.logging import configure_logging
+
+__all__ = ["serve"]
+
+_log = logging.getLogger("pulse.server")
+
+
+def serve(settings: Settings) -> int:
+    return asyncio.run(_serve(settings))
+
+
+async def _serve(settings: Settings) -> int:
+    t = settings.telemetry
+    telemetry = build_telemetry(t.service_name, t.environment, export=t.enabled)
+    telemetry.install_global()
+    configure_logging(
+        t.log_level,
+        t.log_format,
+        t.service_name,
+        telemetry.logger_provider if t.enabled else None,
+    )
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    server = PulseServer(settings, telemetry)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await server.start()
+        await stop.wait()
+        _log.info("shutdown requested")
+    finally:
+        await server.stop()
+        telemetry.shutdown()
+    return 0

@@ -1,0 +1,37 @@
+"""Helpers shared by Pulse's tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pulse.telemetry import Telemetry
+
+__all__ = ["metric_points", "metric_total"]
+
+
+def metric_points(telemetry: Telemetry, name: str) -> list[tuple[dict[str, Any], Any]]:
+    """(attributes, point) of every data point of metric ``name`` collected so far.
+
+    ``point`` is the value for sums and gauges and the data point itself for histograms.
+    """
+    assert telemetry.metric_reader is not None, "needs build_test_telemetry()"
+    data = telemetry.metric_reader.get_metrics_data()
+    found: list[tuple[dict[str, Any], Any]] = []
+    for resource_metrics in data.resource_metrics if data else ():
+        for scope in resource_metrics.scope_metrics:
+            for metric in scope.metrics:
+                if metric.name != name:
+                    continue
+                for point in metric.data.data_points:
+                    value = getattr(point, "value", point)
+                    found.append((dict(point.attributes), value))
+    return found
+
+
+def metric_total(telemetry: Telemetry, name: str, **attributes: Any) -> float:
+    """Sum of the values of ``name`` whose attributes include ``attributes``."""
+    total = 0.0
+    for attrs, value in metric_points(telemetry, name):
+        if all(attrs.get(k) == v for k, v in attributes.items()):
+            total += value if isinstance(value, int | float) else value.count
+    return total
