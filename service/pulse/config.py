@@ -329,4 +329,4 @@ def _describe(exc: ValidationError) -> str:
 
 
 def _is_secret_key(key: str) -> bool:
-    return key.startswith("auth.")
+    return key == "auth" or key.startswith("auth.") or key == "(settings)"

@@ -1,0 +1,127 @@
+"""Configuration: layering, validation messages that name the key, credentials from files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pulse import config
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("PULSE_"):
+            monkeypatch.delenv(key)
+
+
+def test_defaults_match_the_documented_ports() -> None:
+    settings = config.load()
+    assert settings.grpc.port == 50051
+    assert settings.admin.port == 9464
+    assert settings.ingest.max_message_bytes == 8192
+    assert settings.metrics.hosts == 4
+    assert len(settings.metrics.regions) == 2
+    assert settings.sensors.window == 10
+    assert not settings.auth.enabled
+    assert not settings.faults.enabled
+
+
+def test_yaml_then_env_then_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    file = tmp_path / "pulse.yaml"
+    file.write_text("grpc:\n  port: 1111\nadmin:\n  port: 2222\ningest:\n  max_batch_entries: 7\n")
+    monkeypatch.setenv("PULSE_ADMIN_PORT", "3333")
+    monkeypatch.setenv("PULSE_INGEST_MAX_BATCH_ENTRIES", "8")
+    settings = config.load(file, {"ingest": {"max_batch_entries": 9}})
+    assert settings.grpc.port == 1111  # YAML over default
+    assert settings.admin.port == 3333  # env over YAML
+    assert settings.ingest.max_batch_entries == 9  # flag over env
+
+
+def test_config_file_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    file = tmp_path / "pulse.yaml"
+    file.write_text("metrics:\n  hosts: 6\n")
+    monkeypatch.setenv("PULSE_CONFIG", str(file))
+    assert config.load().metrics.hosts == 6
+
+
+def test_documented_environment_names(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PULSE_GRPC_PORT", "5000")
+    monkeypatch.setenv("PULSE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("PULSE_FAULTS_ENABLED", "true")
+    monkeypatch.setenv("PULSE_AUTH_TOKENS", "one, two")
+    monkeypatch.setenv("PULSE_AUTH_API_KEYS", "k1")
+    settings = config.load()
+    assert settings.grpc.port == 5000
+    assert settings.data_dir == tmp_path
+    assert settings.faults.enabled
+    assert [t.get_secret_value() for t in settings.auth.tokens] == ["one", "two"]
+    assert [k.get_secret_value() for k in settings.auth.api_keys] == ["k1"]
+
+
+def test_invalid_value_names_key_value_and_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PULSE_GRPC_PORT", "70000")
+    with pytest.raises(config.ConfigError) as error:
+        config.load()
+    message = str(error.value)
+    assert "grpc.port" in message
+    assert "PULSE_GRPC_PORT" in message
+    assert "70000" in message
+    assert "less than or equal to 65535" in message
+
+
+def test_unknown_key_in_yaml_is_named(tmp_path: Path) -> None:
+    file = tmp_path / "pulse.yaml"
+    file.write_text("ingest:\n  max_batch_entrys: 5\n")
+    with pytest.raises(config.ConfigError, match=r"ingest\.max_batch_entrys .*unknown key"):
+        config.load(file)
+
+
+def test_literal_lists_the_allowed_values(tmp_path: Path) -> None:
+    file = tmp_path / "pulse.yaml"
+    file.write_text("telemetry:\n  log_format: xml\n")
+    with pytest.raises(config.ConfigError, match=r"telemetry\.log_format .*'json' or 'text'"):
+        config.load(file)
+
+
+def test_broken_yaml_and_missing_file(tmp_path: Path) -> None:
+    file = tmp_path / "pulse.yaml"
+    file.write_text("grpc: [unclosed\n")
+    with pytest.raises(config.ConfigError, match="not valid YAML"):
+        config.load(file)
+    with pytest.raises(config.ConfigError, match="no such file"):
+        config.load(tmp_path / "absent.yaml")
+
+
+def test_credentials_from_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tokens = tmp_path / "tokens"
+    tokens.write_text("alpha\n\n  beta  \n")
+    monkeypatch.setenv("PULSE_AUTH_TOKENS_FILE", str(tokens))
+    settings = config.load()
+    assert [t.get_secret_value() for t in settings.auth.tokens] == ["alpha", "beta"]
+    assert settings.auth.enabled
+
+
+def test_unreadable_credentials_file_is_named_and_secrets_masked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PULSE_AUTH_TOKENS", "supersecret")
+    monkeypatch.setenv("PULSE_AUTH_API_KEYS_FILE", str(tmp_path / "none"))
+    with pytest.raises(config.ConfigError) as error:
+        config.load()
+    assert "api_keys_file" in str(error.value)
+    assert "supersecret" not in str(error.value)
+
+
+def test_tls_needs_cert_and_key_together(tmp_path: Path) -> None:
+    cert = tmp_path / "cert.pem"
+    cert.write_text("x")
+    with pytest.raises(config.ConfigError, match=r"tls.*cert_file and key_file"):
+        config.load(overrides={"tls": {"cert_file": str(cert)}})
+
+
+def test_sensor_range_must_be_ordered() -> None:
+    with pytest.raises(config.ConfigError, match=r"sensors.*min_temperature must be below"):
+        config.load(overrides={"sensors": {"min_temperature": 50, "max_temperature": 10}})
