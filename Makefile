@@ -12,6 +12,9 @@ PROTOS := $(wildcard $(PROTO_DIR)/pulse/v1/*.proto)
 
 .PHONY: help install proto proto-check lint test test-fast serve loadgen run bench clean
 
+# Areas bring their own targets: the local stack, alerts, dashboards, the Helm chart.
+-include deploy/local/stack.mk alerts/alerts.mk dashboards/dashboards.mk deploy/helm/chart.mk
+
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 

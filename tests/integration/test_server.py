@@ -14,6 +14,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
 from helpers import metric_points, metric_total
 from pulse.v1 import metrics_pb2, metrics_pb2_grpc, sensors_pb2, sensors_pb2_grpc
 
