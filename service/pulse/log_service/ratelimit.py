@@ -1,0 +1,82 @@
+"""Hierarchical token buckets: global, per source, per task. An entry passes only if every
+level has a token; a refused entry takes no token from any level."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = ["Bucket", "HierarchicalLimiter", "Limits"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    global_rate: float
+    global_burst: float
+    source_rate: float
+    source_burst: float
+    task_rate: float
+    task_burst: float
+    max_tracked_keys: int
+
+
+class Bucket:
+    __slots__ = ("burst", "rate", "stamp", "tokens")
+
+    def __init__(self, rate: float, burst: float, now: float) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens, self.stamp = burst, now
+
+    def refill(self, now: float) -> float:
+        if now > self.stamp:
+            self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+        return self.tokens
+
+
+class _Buckets:
+    """Buckets per key, least recently used evicted beyond ``limit``."""
+
+    def __init__(self, rate: float, burst: float, limit: int) -> None:
+        self._rate, self._burst, self._limit = rate, burst, limit
+        self._buckets: OrderedDict[str, Bucket] = OrderedDict()
+
+    def get(self, key: str, now: float) -> Bucket:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = Bucket(self._rate, self._burst, now)
+            if len(self._buckets) > self._limit:
+                self._buckets.popitem(last=False)
+        else:
+            self._buckets.move_to_end(key)
+        return bucket
+
+
+class HierarchicalLimiter:
+    def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._global = Bucket(limits.global_rate, limits.global_burst, clock())
+        self._sources = _Buckets(limits.source_rate, limits.source_burst, limits.max_tracked_keys)
+        self._tasks = _Buckets(limits.task_rate, limits.task_burst, limits.max_tracked_keys)
+
+    def now(self) -> float:
+        return self._clock()
+
+    def take(self, source: str, task: str, now: float) -> str | None:
+        """Take one token at every level and return None, or return the refusing scope."""
+        g = self._global
+        if g.refill(now) < 1:
+            return "global"
+        s = self._sources.get(source, now)
+        if s.refill(now) < 1:
+            return "source"
+        t = self._tasks.get(task, now) if task else None
+        if t is not None and t.refill(now) < 1:
+            return "task"
+        g.tokens -= 1
+        s.tokens -= 1
+        if t is not None:
+            t.tokens -= 1
+        return None

@@ -1,0 +1,48 @@
+"""Secret redaction with RE2 patterns: group 1, when a pattern has one, is kept."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import re2
+
+__all__ = ["REPLACEMENT", "Redactor"]
+
+REPLACEMENT = "[REDACTED]"
+# Cheap lowercase substrings; a text without any of them cannot match the default patterns.
+_DEFAULT_HINTS = ("pass", "pwd", "secret", "token", "key", "auth", "bearer")
+
+
+class Redactor:
+    def __init__(self, patterns: Sequence[str], hints: Sequence[str] | None = None) -> None:
+        options = re2.Options()
+        options.max_mem = 8 << 20
+        self._patterns = []
+        for i, pattern in enumerate(patterns):
+            try:
+                compiled = re2.compile(pattern, options)
+            except re2.error as exc:
+                reason = exc.args[0] if exc.args else exc
+                if isinstance(reason, bytes):
+                    reason = reason.decode("utf-8", "replace")
+                raise ValueError(f"ingest.redaction_patterns[{i}]: {reason}") from None
+            self._patterns.append((compiled, compiled.groups >= 1))
+        # Hints only hold for the default patterns; custom ones are always applied.
+        self._hints = tuple(hints) if hints is not None else None
+
+    @classmethod
+    def defaults(cls, patterns: Sequence[str]) -> Redactor:
+        return cls(patterns, _DEFAULT_HINTS)
+
+    def redact(self, text: str) -> tuple[str, bool]:
+        """The text with secrets replaced, and whether anything was replaced."""
+        if self._hints is not None:
+            lowered = text.lower()
+            if not any(h in lowered for h in self._hints):
+                return text, False
+        changed = False
+        for pattern, keep_prefix in self._patterns:
+            replacement = r"\1" + REPLACEMENT if keep_prefix else REPLACEMENT
+            text, count = pattern.subn(replacement, text)
+            changed = changed or count > 0
+        return text, changed
