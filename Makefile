@@ -34,7 +34,7 @@ proto-check: proto ## fail when the committed stubs differ from the protos
 	@git diff --exit-code -- service/pulse/v1 || { echo "stubs out of date: run 'make proto' and commit"; exit 1; }
 
 lint: $(STAMP) ## ruff
-	$(VENV)/bin/ruff check service tests bench
+	$(VENV)/bin/ruff check service tests $(wildcard bench)
 
 test-fast: $(STAMP) ## unit and integration tests (no upstream binaries)
 	$(VENV)/bin/pytest -q -m "not e2e" tests
