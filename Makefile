@@ -39,8 +39,8 @@ lint: $(STAMP) ## ruff
 test-fast: $(STAMP) ## unit and integration tests (no upstream binaries)
 	$(VENV)/bin/pytest -q -m "not e2e" tests
 
-test: $(STAMP) lint proto-check ## everything CI proves: lint, stubs, unit, integration, end to end
-	$(VENV)/bin/pytest -q tests
+test: $(STAMP) lint proto-check stack collector-validate ## everything CI proves: lint, stubs, unit, integration, end to end
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests
 
 serve: $(STAMP) ## run Pulse in the foreground (gRPC 50051, admin 9464)
 	$(PULSE) serve
@@ -48,8 +48,13 @@ serve: $(STAMP) ## run Pulse in the foreground (gRPC 50051, admin 9464)
 loadgen: $(STAMP) ## run the load generator against localhost:50051
 	$(PULSE) loadgen
 
-run: $(STAMP) ## Pulse and the load generator together in the foreground; Ctrl-C stops both
-	@trap 'kill 0' INT TERM EXIT; $(PULSE) serve & sleep 2; $(PULSE) loadgen; wait
+run: $(STAMP) stack ## the local stack, Pulse and the load generator in the foreground; Ctrl-C stops all
+	$(PYTHON) deploy/local/stack.py up
+	@echo "Pulse gRPC localhost:50051, admin http://localhost:9464 (/metrics /readyz /faults)"
+	@echo "Jaeger http://localhost:16686  Prometheus http://localhost:9090  Loki http://localhost:3100  Alertmanager http://localhost:9093"
+	@trap '$(PYTHON) deploy/local/stack.py down; kill 0' INT TERM EXIT; \
+	OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317 PULSE_FAULTS_ENABLED=true $(PULSE) serve & \
+	sleep 3; OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317 $(PULSE) loadgen; wait
 
 bench: $(STAMP) ## benchmarks: figures as ratios against a baseline measured in the same run
 	$(PY) -m bench

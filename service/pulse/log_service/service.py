@@ -55,11 +55,9 @@ class LogServicer(logs_pb2_grpc.LogServiceServicer):
             settings.ingest.dedup_window_s, settings.ingest.dedup_max_batches
         )
         self.buffer = LogBuffer(settings.monitor.buffer_entries)
-        self._emitter = (
-            LogRecordEmitter(telemetry.logger_provider)
-            if settings.ingest.emit_log_records
-            else None
-        )
+        # Log records cost the SDK tens of microseconds each: only when they go somewhere.
+        emit = settings.ingest.emit_log_records and settings.telemetry.enabled
+        self._emitter = LogRecordEmitter(telemetry.logger_provider) if emit else None
         self.ingest_streams = 0
 
     # Ingest ---------------------------------------------------------------------------------

@@ -8,12 +8,14 @@ import signal
 
 from pulse.config import Settings
 from pulse.server.app import PulseServer
-from pulse.telemetry import build_telemetry
+from pulse.telemetry import Telemetry, build_telemetry
 from pulse.telemetry.logging import configure_logging
 
 __all__ = ["serve"]
 
 _log = logging.getLogger("pulse.server")
+
+FLUSH_TIMEOUT_S = 5.0
 
 
 def serve(settings: Settings) -> int:
@@ -42,5 +44,13 @@ async def _serve(settings: Settings) -> int:
         _log.info("shutdown requested")
     finally:
         await server.stop()
-        telemetry.shutdown()
+        await _flush(telemetry)
     return 0
+
+
+async def _flush(telemetry: Telemetry) -> None:
+    """Flush telemetry, but never let an unreachable collector hold up the exit."""
+    try:
+        await asyncio.wait_for(asyncio.to_thread(telemetry.shutdown), FLUSH_TIMEOUT_S)
+    except TimeoutError:
+        _log.warning("telemetry not flushed within %.0fs; exiting anyway", FLUSH_TIMEOUT_S)

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Builds the pinned upstream binaries of the local stack from their Go modules, once.
+#
+#   build.sh [all|NAME...]   build what is missing (names: promtool prometheus alertmanager amtool
+#                            helm kubeconform otelcol loki jaeger)
+#   build.sh path NAME       print the binary's path, building it first when missing
+#
+# Binaries land in ${PULSE_TOOLS_DIR:-~/.cache/pulse/tools}/<name>-<version>/ and are reused.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
+# shellcheck source=versions.env
+source "$HERE/versions.env"
+TOOLS="${PULSE_TOOLS_DIR:-$HOME/.cache/pulse/tools}"
+export GOFLAGS="-buildvcs=false -trimpath" GOTOOLCHAIN="${GOTOOLCHAIN:-local}" CGO_ENABLED=0
+ALL=(promtool prometheus alertmanager amtool helm kubeconform otelcol loki jaeger)
+
+version_of() {
+  case "$1" in
+    promtool|prometheus) echo "$PROMETHEUS_VERSION" ;;
+    alertmanager|amtool) echo "$ALERTMANAGER_VERSION" ;;
+    helm) echo "$HELM_VERSION" ;;
+    kubeconform) echo "$KUBECONFORM_VERSION" ;;
+    otelcol) echo "$OTELCOL_VERSION" ;;
+    loki) echo "$LOKI_VERSION" ;;
+    jaeger) echo "$JAEGER_MODULE_VERSION" ;;
+    *) echo "unknown tool '$1'; known: ${ALL[*]}" >&2; return 2 ;;
+  esac
+}
+
+binary_of() { echo "$TOOLS/$1-$(version_of "$1")/$1"; }
+
+go_install() {  # dir package@version [go flags...]
+  local dir="$1" pkg="$2"; shift 2
+  GOBIN="$dir" go install "$@" "$pkg"
+}
+
+build_otelcol() {
+  local dir="$1" work
+  work="$(mktemp -d)"
+  GOBIN="$work" go install "go.opentelemetry.io/collector/cmd/builder@v$OTELCOL_VERSION"
+  sed -e "s|@OTELCOL_VERSION@|$OTELCOL_VERSION|g" -e "s|@CONFMAP_VERSION@|$OTELCOL_CONFMAP_VERSION|g" \
+    -e "s|output_path: .*|output_path: $work/dist|" \
+    "$REPO/deploy/otel-collector/builder-config.yaml" > "$work/builder-config.yaml"
+  # The builder's own module step runs 'go mod tidy', which wants the test-only modules of every
+  # component; resolving just what the build imports needs far fewer modules.
+  "$work/builder" --config "$work/builder-config.yaml" --skip-get-modules --skip-compilation
+  (
+    cd "$work/dist"
+    go mod init otelcol-pulse >/dev/null 2>&1
+    # shellcheck disable=SC2046
+    go get "go.opentelemetry.io/collector/otelcol@v$OTELCOL_VERSION" \
+      $(sed -nE 's/^ *- gomod: ([^ ]+) ([^ ]+).*/\1@\2/p' "$work/builder-config.yaml")
+    go build -mod=mod -ldflags="-s -w" -o "$dir/otelcol" .
+  )
+  rm -rf "$work"
+}
+
+build_wrapped() {  # name package: wrapper modules carry upstream's replace lines
+  local dir="$1" name="$2" pkg="$3"
+  (cd "$HERE/tools/$name" && GONOSUMDB="${GONOSUMDB:-go.opentelemetry.io,github.com/open-telemetry}" \
+    go build -mod=mod -ldflags="-s -w" -o "$dir/$name" "$pkg")
+}
+
+build_one() {
+  local name="$1" version dir start
+  version="$(version_of "$name")"
+  dir="$TOOLS/$name-$version"
+  [[ -x "$dir/$name" ]] && return 0
+  mkdir -p "$dir"
+  start=$(date +%s)
+  echo "building $name $version (the first build of a tool takes minutes; later runs reuse it)…" >&2
+  case "$name" in
+    promtool|prometheus)
+      go_install "$dir" "github.com/prometheus/prometheus/cmd/$name@v$version" -tags remove_all_sd -ldflags="-s -w" ;;
+    alertmanager|amtool)
+      go_install "$dir" "github.com/prometheus/alertmanager/cmd/$name@v$version" -ldflags="-s -w" ;;
+    helm)
+      go_install "$dir" "helm.sh/helm/v3/cmd/helm@v$version" \
+        -ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=v$version" ;;
+    kubeconform)
+      go_install "$dir" "github.com/yannh/kubeconform/cmd/kubeconform@v$version" -ldflags="-s -w" ;;
+    otelcol) build_otelcol "$dir" ;;
+    loki) build_wrapped "$dir" loki github.com/grafana/loki/v3/cmd/loki ;;
+    jaeger) build_wrapped "$dir" jaeger github.com/jaegertracing/jaeger/cmd/jaeger ;;
+  esac
+  [[ -x "$dir/$name" ]] || { echo "build of $name produced no binary" >&2; return 1; }
+  echo "built $name $version in $(( $(date +%s) - start ))s -> $dir/$name" >&2
+}
+
+main() {
+  if [[ "${1:-all}" == path ]]; then
+    build_one "$2"
+    binary_of "$2"
+    return
+  fi
+  local names=("$@")
+  [[ ${#names[@]} -eq 0 || "${names[0]}" == all ]] && names=("${ALL[@]}")
+  for name in "${names[@]}"; do build_one "$name"; done
+}
+
+main "$@"

@@ -1,0 +1,23 @@
+# The local stack of upstream binaries (included by the main Makefile).
+STACK := $(PYTHON) deploy/local/stack.py
+
+.PHONY: stack stack-up stack-down stack-status collector-validate
+
+stack: ## build or install the pinned upstream binaries (first build takes minutes, then cached)
+	deploy/local/build.sh all
+
+stack-up: stack ## start Collector, Jaeger, Prometheus, Loki, Alertmanager on loopback; print URLs
+	$(STACK) up
+
+stack-down: ## stop exactly the processes stack-up started
+	$(STACK) down
+
+stack-status: ## show which stack processes run and whether they are ready
+	$(STACK) status
+
+collector-validate: ## otelcol validate of the collector config, alone and with the Kubernetes layer
+	@bin=$$(deploy/local/build.sh path otelcol); dir=$$(mktemp -d); \
+	OTELCOL_STORAGE_DIR=$$dir $$bin validate --config deploy/otel-collector/config.yaml && \
+	OTELCOL_STORAGE_DIR=$$dir $$bin validate --config deploy/otel-collector/config.yaml \
+		--config deploy/otel-collector/k8s.yaml && echo "collector configs valid"; \
+	rc=$$?; rm -rf $$dir; exit $$rc

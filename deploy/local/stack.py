@@ -1,0 +1,338 @@
+#!/usr/bin/env python3
+"""The local stack without containers: Collector, Jaeger, Prometheus, Loki and Alertmanager as
+processes on loopback, started and stopped by PID.
+
+    stack.py up | down | status | urls | start NAME | stop NAME | restart NAME
+
+Ports default to the documented ones and move with environment variables (see PORTS), or all at
+once with PULSE_STACK_PORT_OFFSET. State (rendered configs, data, logs, pid files) lives in
+PULSE_STACK_DIR, default .stack/ in the repository. Standard library only, so tests import it.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import signal
+import string
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+
+# name -> default port; each is movable by its environment variable of the same name.
+PORTS = {
+    "OTELCOL_OTLP_GRPC_PORT": 4317,
+    "OTELCOL_OTLP_HTTP_PORT": 4318,
+    "OTELCOL_HEALTH_PORT": 13133,
+    "OTELCOL_METRICS_PORT": 8888,
+    "JAEGER_UI_PORT": 16686,
+    "JAEGER_GRPC_PORT": 16685,
+    "JAEGER_OTLP_GRPC_PORT": 14317,
+    "JAEGER_OTLP_HTTP_PORT": 14318,
+    "JAEGER_METRICS_PORT": 8889,
+    "JAEGER_HEALTH_PORT": 13134,
+    "PROMETHEUS_PORT": 9090,
+    "ALERTMANAGER_PORT": 9093,
+    "LOKI_PORT": 3100,
+    "LOKI_GRPC_PORT": 9096,
+}
+ORDER = ("loki", "jaeger", "alertmanager", "prometheus", "otelcol")
+READY_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    tool: str
+    args: Callable[[Stack], list[str]]
+    ready_url: Callable[[Stack], str]
+    env: Callable[[Stack], dict[str, str]] = lambda s: {}
+
+
+def _tool(name: str) -> str:
+    """Path of a pinned upstream binary, built first when missing (with progress on stderr)."""
+    out = subprocess.run(
+        [str(HERE / "build.sh"), "path", name], check=True, stdout=subprocess.PIPE, text=True
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
+class Stack:
+    def __init__(self, state_dir: Path | None = None, env: dict[str, str] | None = None) -> None:
+        self.env = dict(os.environ if env is None else env)
+        self.dir = Path(state_dir or self.env.get("PULSE_STACK_DIR") or REPO / ".stack").resolve()
+        offset = int(self.env.get("PULSE_STACK_PORT_OFFSET", "0"))
+        self.ports = {k: int(self.env.get(k, v + offset)) for k, v in PORTS.items()}
+        self.values = {
+            **{k: str(v) for k, v in self.ports.items()},
+            "STATE_DIR": str(self.dir),
+            "PROMETHEUS_SCRAPE_INTERVAL": self.env.get("PROMETHEUS_SCRAPE_INTERVAL", "5s"),
+            "PROMETHEUS_EVAL_INTERVAL": self.env.get("PROMETHEUS_EVAL_INTERVAL", "15s"),
+            "ALERT_RULES_GLOB": str(REPO / "alerts" / "rules" / "*.yaml"),
+        }
+        self.components = {c.name: c for c in self._components()}
+
+    # URLs --------------------------------------------------------------------------------------
+
+    def url(self, name: str) -> str:
+        p = self.ports
+        return {
+            "otlp_grpc": f"127.0.0.1:{p['OTELCOL_OTLP_GRPC_PORT']}",
+            "otlp_http": f"http://127.0.0.1:{p['OTELCOL_OTLP_HTTP_PORT']}",
+            "otelcol_health": f"http://127.0.0.1:{p['OTELCOL_HEALTH_PORT']}",
+            "otelcol_metrics": f"http://127.0.0.1:{p['OTELCOL_METRICS_PORT']}/metrics",
+            "jaeger": f"http://127.0.0.1:{p['JAEGER_UI_PORT']}",
+            "prometheus": f"http://127.0.0.1:{p['PROMETHEUS_PORT']}",
+            "alertmanager": f"http://127.0.0.1:{p['ALERTMANAGER_PORT']}",
+            "loki": f"http://127.0.0.1:{p['LOKI_PORT']}",
+        }[name]
+
+    @property
+    def urls(self) -> dict[str, str]:
+        names = ("otlp_grpc", "otlp_http", "otelcol_health", "otelcol_metrics", "jaeger",
+                 "prometheus", "alertmanager", "loki")
+        return {n: self.url(n) for n in names}
+
+    # Components ------------------------------------------------------------------------------
+
+    def _components(self) -> list[Component]:
+        return [
+            Component(
+                "otelcol", "otelcol",
+                lambda s: ["--config", str(REPO / "deploy/otel-collector/config.yaml")],
+                lambda s: s.url("otelcol_health") + "/",
+                lambda s: {
+                    "OTELCOL_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{s.ports['OTELCOL_OTLP_GRPC_PORT']}",
+                    "OTELCOL_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{s.ports['OTELCOL_OTLP_HTTP_PORT']}",
+                    "OTELCOL_HEALTH_ENDPOINT": f"127.0.0.1:{s.ports['OTELCOL_HEALTH_PORT']}",
+                    "OTELCOL_METRICS_HOST": "127.0.0.1",
+                    "OTELCOL_METRICS_PORT": str(s.ports["OTELCOL_METRICS_PORT"]),
+                    "OTELCOL_STORAGE_DIR": str(s.dir / "otelcol-queue"),
+                    "JAEGER_OTLP_ENDPOINT": f"127.0.0.1:{s.ports['JAEGER_OTLP_GRPC_PORT']}",
+                    "PROMETHEUS_OTLP_ENDPOINT": s.url("prometheus") + "/api/v1/otlp",
+                    "LOKI_OTLP_ENDPOINT": s.url("loki") + "/otlp",
+                },
+            ),
+            Component(
+                "jaeger", "jaeger",
+                lambda s: ["--config", str(s.render("jaeger.yaml"))],
+                lambda s: f"http://127.0.0.1:{s.ports['JAEGER_HEALTH_PORT']}/status",
+            ),
+            Component(
+                "prometheus", "prometheus",
+                lambda s: [
+                    f"--config.file={s.render('prometheus.yml')}",
+                    f"--storage.tsdb.path={s.dir / 'prometheus'}",
+                    f"--web.listen-address=127.0.0.1:{s.ports['PROMETHEUS_PORT']}",
+                    "--web.enable-otlp-receiver",
+                    "--web.enable-lifecycle",
+                    "--enable-feature=exemplar-storage",
+                    "--log.level=warn",
+                ],
+                lambda s: s.url("prometheus") + "/-/ready",
+            ),
+            Component(
+                "alertmanager", "alertmanager",
+                lambda s: [
+                    f"--config.file={s.alertmanager_config()}",
+                    f"--storage.path={s.dir / 'alertmanager'}",
+                    f"--web.listen-address=127.0.0.1:{s.ports['ALERTMANAGER_PORT']}",
+                    "--cluster.listen-address=",
+                    "--log.level=warn",
+                ],
+                lambda s: s.url("alertmanager") + "/-/ready",
+            ),
+            Component(
+                "loki", "loki",
+                lambda s: [f"-config.file={s.render('loki.yaml')}"],
+                lambda s: s.url("loki") + "/ready",
+            ),
+        ]
+
+    def render(self, template: str) -> Path:
+        text = string.Template((HERE / "config" / template).read_text()).substitute(self.values)
+        target = self.dir / "config" / template
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        return target
+
+    def alertmanager_config(self) -> Path:
+        """alerts/alertmanager/alertmanager.yml with its receiver URL files in the state dir."""
+        source = REPO / "alerts" / "alertmanager" / "alertmanager.yml"
+        if not source.is_file():
+            return HERE / "config" / "alertmanager.yml"
+        secrets = self.dir / "alertmanager-secrets"
+        secrets.mkdir(parents=True, exist_ok=True)
+        base = self.env.get("PULSE_ALERT_WEBHOOK_BASE", "http://127.0.0.1:19095")
+        for receiver in ("pager", "chat", "ticket", "deadmansswitch"):
+            (secrets / f"{receiver}.url").write_text(f"{base}/{receiver}\n")
+        text = source.read_text().replace("/etc/alertmanager/secrets", str(secrets))
+        templates = REPO / "alerts" / "alertmanager" / "templates"
+        text = text.replace("/etc/alertmanager/templates", str(templates))
+        target = self.dir / "config" / "alertmanager.yml"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        return target
+
+    # Processes -------------------------------------------------------------------------------
+
+    def _pid_file(self, name: str) -> Path:
+        return self.dir / "run" / f"{name}.pid"
+
+    def log_file(self, name: str) -> Path:
+        return self.dir / "logs" / f"{name}.log"
+
+    def pid(self, name: str) -> int | None:
+        try:
+            pid = int(self._pid_file(name).read_text())
+        except (OSError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return None
+        return pid
+
+    def start(self, name: str) -> None:
+        if self.pid(name) is not None:
+            return
+        component = self.components[name]
+        binary = _tool(component.tool)
+        for sub in ("run", "logs"):
+            (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        log = self.log_file(name).open("ab")
+        process = subprocess.Popen(
+            [binary, *component.args(self)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={**self.env, **component.env(self)}, cwd=self.dir, start_new_session=True,
+        )
+        self._pid_file(name).write_text(str(process.pid))
+
+    def wait_ready(self, name: str, timeout_s: float = READY_TIMEOUT_S) -> None:
+        url = self.components[name].ready_url(self)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.pid(name) is None:
+                raise StackError(name, "exited during start-up", self._tail(name))
+            if _ok(url):
+                return
+            time.sleep(0.25)
+        raise StackError(name, f"not ready after {timeout_s:.0f}s at {url}", self._tail(name))
+
+    def stop(self, name: str, grace_s: float = 10.0) -> None:
+        pid = self.pid(name)
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + grace_s
+            while time.monotonic() < deadline and self.pid(name) is not None:
+                time.sleep(0.1)
+            if self.pid(name) is not None:
+                os.kill(pid, signal.SIGKILL)
+                while self.pid(name) is not None:
+                    time.sleep(0.05)
+        self._pid_file(name).unlink(missing_ok=True)
+
+    def restart(self, name: str) -> None:
+        self.stop(name)
+        self.start(name)
+        self.wait_ready(name)
+
+    def up(self, fresh: bool = False, progress: Callable[[str], None] = print) -> float:
+        """Start everything in dependency order, wait until each is ready; return seconds."""
+        if fresh and self.dir.exists():
+            self.down()
+            shutil.rmtree(self.dir)
+        started = time.monotonic()
+        for name in ORDER:
+            progress(f"starting {name}…")
+            self.start(name)
+            try:
+                self.wait_ready(name)
+            except StackError:
+                self.down()
+                raise
+            progress(f"  {name} ready ({time.monotonic() - started:.1f}s)")
+        return time.monotonic() - started
+
+    def down(self) -> None:
+        for name in reversed(ORDER):
+            self.stop(name)
+
+    def status(self) -> dict[str, str]:
+        result = {}
+        for name in ORDER:
+            pid = self.pid(name)
+            if pid is None:
+                result[name] = "stopped"
+            else:
+                ready = _ok(self.components[name].ready_url(self))
+                result[name] = f"running (pid {pid}, {'ready' if ready else 'not ready'})"
+        return result
+
+    def _tail(self, name: str, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_file(name).read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+class StackError(RuntimeError):
+    def __init__(self, name: str, problem: str, tail: str) -> None:
+        super().__init__(f"{name} {problem}; last lines of its log:\n{tail}")
+        self.component = name
+
+
+def _ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return 200 <= response.status < 300
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def alert_rule_files() -> list[str]:
+    return sorted(glob.glob(str(REPO / "alerts" / "rules" / "*.yaml")))
+
+
+def main(argv: list[str]) -> int:
+    stack = Stack()
+    command = argv[0] if argv else "status"
+    try:
+        if command == "up":
+            seconds = stack.up()
+            print(f"stack ready in {seconds:.1f}s")
+            for name, url in stack.urls.items():
+                print(f"  {name:16} {url}")
+        elif command == "down":
+            stack.down()
+            print("stack stopped")
+        elif command == "status":
+            for name, state in stack.status().items():
+                print(f"  {name:13} {state}")
+        elif command == "urls":
+            for name, url in stack.urls.items():
+                print(f"  {name:16} {url}")
+        elif command in ("start", "stop", "restart") and len(argv) == 2:
+            getattr(stack, command)(argv[1])
+            if command == "start":
+                stack.wait_ready(argv[1])
+        else:
+            print(__doc__, file=sys.stderr)
+            return 2
+    except StackError as error:
+        print(f"stack: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
