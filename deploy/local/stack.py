@@ -196,11 +196,7 @@ class Stack:
             pid = int(self._pid_file(name).read_text())
         except (OSError, ValueError):
             return None
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return None
-        return pid
+        return pid if _alive(pid) else None
 
     def start(self, name: str) -> None:
         if self.pid(name) is not None:
@@ -289,6 +285,24 @@ class StackError(RuntimeError):
     def __init__(self, name: str, problem: str, tail: str) -> None:
         super().__init__(f"{name} {problem}; last lines of its log:\n{tail}")
         self.component = name
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs; a child that exited is reaped so it does not linger as a zombie."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass  # started by another process (e.g. stack.py up from a shell)
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
 
 
 def _ok(url: str) -> bool:

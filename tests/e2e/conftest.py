@@ -1,0 +1,164 @@
+"""The end-to-end session: one local stack of real upstream binaries, one Pulse wired to it and
+one load generator, shared by every end-to-end test."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "deploy" / "local"))
+
+from stack import Stack  # noqa: E402
+
+# Tests run on ports of their own so a developer's running stack does not clash.
+PORT_OFFSET = "20000"
+
+
+def http_json(
+    url: str,
+    params: dict[str, Any] | None = None,
+    method: str = "GET",
+    body: Any = None,
+    timeout: float = 10,
+) -> Any:
+    if params:
+        url = f"{url}?{urllib.parse.urlencode(params)}"
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        raw = response.read()
+    return json.loads(raw) if raw else None
+
+
+def eventually(
+    check: Callable[[], Any], what: str, timeout_s: float = 120, every_s: float = 2
+) -> Any:
+    """Poll ``check`` until it returns something truthy; fail naming ``what``."""
+    deadline = time.monotonic() + timeout_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except Exception as error:
+            last = error
+        else:
+            if last:
+                return last
+        time.sleep(every_s)
+    raise AssertionError(f"{what}: not seen within {timeout_s:.0f}s (last: {last!r})")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    env = dict(os.environ)
+    env.setdefault("PULSE_STACK_PORT_OFFSET", PORT_OFFSET)
+    env.setdefault("PROMETHEUS_EVAL_INTERVAL", "5s")
+    env.setdefault("PROMETHEUS_SCRAPE_INTERVAL", "5s")
+    env.setdefault("PULSE_ALERT_WEBHOOK_BASE", "http://127.0.0.1:39095")
+    local = Stack(tmp_path_factory.mktemp("stack"), env)
+    local.up(progress=lambda line: print(line, file=sys.stderr, flush=True))
+    try:
+        yield local
+    finally:
+        local.down()
+
+
+@dataclass
+class LivePulse:
+    grpc_address: str
+    admin_url: str
+    server: subprocess.Popen
+    loadgen: subprocess.Popen
+    started: float
+
+
+def _telemetry_env(stack: Stack) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PULSE_", "OTEL_"))}
+    env.update(
+        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://{stack.url('otlp_grpc')}",
+        OTEL_EXPORTER_OTLP_INSECURE="true",
+        OTEL_METRIC_EXPORT_INTERVAL="2000",
+        OTEL_BSP_SCHEDULE_DELAY="500",
+        OTEL_BLRP_SCHEDULE_DELAY="500",
+        PULSE_TELEMETRY_ENVIRONMENT="e2e",
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def pulse_live(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LivePulse]:
+    """Pulse exporting to the stack, with fault injection on, and the load generator running."""
+    grpc_port, admin_port = _free_port(), _free_port()
+    env = _telemetry_env(stack)
+    server_env = {
+        **env,
+        "PULSE_GRPC_HOST": "127.0.0.1",
+        "PULSE_GRPC_PORT": str(grpc_port),
+        "PULSE_ADMIN_HOST": "127.0.0.1",
+        "PULSE_ADMIN_PORT": str(admin_port),
+        "PULSE_DATA_DIR": str(tmp_path_factory.mktemp("pulse-data")),
+        "PULSE_FAULTS_ENABLED": "true",
+        "PULSE_TELEMETRY_ENVIRONMENT": "e2e",
+        "PULSE_GRPC_SHUTDOWN_GRACE_S": "2",
+    }
+    logs = tmp_path_factory.mktemp("pulse-logs")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "pulse", "serve"],
+        env=server_env,
+        stdout=(logs / "pulse.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    admin_url = f"http://127.0.0.1:{admin_port}"
+    eventually(
+        lambda: http_json(admin_url + "/readyz")["status"] == "ready", "pulse ready", 60, 0.3
+    )
+    loadgen = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pulse",
+            "loadgen",
+            "--target",
+            f"127.0.0.1:{grpc_port}",
+            "--seed",
+            "7",
+            "--unary-interval",
+            "0.5",
+        ],
+        env=env,
+        stdout=(logs / "loadgen.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    live = LivePulse(f"127.0.0.1:{grpc_port}", admin_url, server, loadgen, time.time())
+    try:
+        yield live
+    finally:
+        for process in (loadgen, server):
+            process.send_signal(signal.SIGTERM)
+        for process in (loadgen, server):
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
