@@ -47,9 +47,13 @@ def _wait_serving(port: int, process: subprocess.Popen) -> None:
     raise AssertionError("pulse serve did not start listening")
 
 
-def test_sigterm_drains_and_exits_zero_with_json_logs(tmp_path: Path) -> None:
+@pytest.mark.parametrize("telemetry", ["false", "true"])
+def test_sigterm_drains_and_exits_zero_with_json_logs(tmp_path: Path, telemetry: str) -> None:
+    """With telemetry on, the collector is unreachable: the exit must not hang on it."""
     port, admin = _free_port(), _free_port()
     env = _env(tmp_path, PULSE_GRPC_PORT=str(port), PULSE_ADMIN_PORT=str(admin))
+    env["PULSE_TELEMETRY_ENABLED"] = telemetry
+    env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{_free_port()}"
     process = subprocess.Popen(
         [sys.executable, "-m", "pulse", "serve"],
         env={**env, "PULSE_GRPC_SHUTDOWN_GRACE_S": "1"},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import threading
 
 from pulse.config import Settings
 from pulse.server.app import PulseServer
@@ -50,7 +51,9 @@ async def _serve(settings: Settings) -> int:
 
 async def _flush(telemetry: Telemetry) -> None:
     """Flush telemetry, but never let an unreachable collector hold up the exit."""
-    try:
-        await asyncio.wait_for(asyncio.to_thread(telemetry.shutdown), FLUSH_TIMEOUT_S)
-    except TimeoutError:
+    # A daemon thread, not the loop's executor: asyncio.run would wait for the executor.
+    flusher = threading.Thread(target=telemetry.shutdown, name="telemetry-flush", daemon=True)
+    flusher.start()
+    await asyncio.to_thread(flusher.join, FLUSH_TIMEOUT_S)
+    if flusher.is_alive():
         _log.warning("telemetry not flushed within %.0fs; exiting anyway", FLUSH_TIMEOUT_S)

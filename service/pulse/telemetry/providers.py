@@ -105,15 +105,17 @@ def _assemble(
     log_processors: Sequence[object],
     registry: CollectorRegistry,
 ) -> tuple[TracerProvider, MeterProvider, LoggerProvider]:
-    tracer_provider = TracerProvider(resource=resource)
+    tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
     for processor in span_processors:
         tracer_provider.add_span_processor(processor)
     prometheus_reader = PrometheusMetricReader(registry=registry)
     meter_provider = MeterProvider(
-        resource=resource, metric_readers=[*metric_readers, prometheus_reader]
+        resource=resource,
+        metric_readers=[*metric_readers, prometheus_reader],
+        shutdown_on_exit=False,  # Telemetry.shutdown flushes, bounded by its caller
     )
     register_process_metrics(meter_provider.get_meter("pulse.process", __version__))
-    logger_provider = LoggerProvider(resource=resource)
+    logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
     for processor in log_processors:
         logger_provider.add_log_record_processor(processor)
     return tracer_provider, meter_provider, logger_provider
