@@ -2,6 +2,7 @@
 STACK := $(PYTHON) deploy/local/stack.py
 
 .PHONY: stack stack-up stack-down stack-status collector-validate
+TEST_CHECKS += collector-validate
 
 stack: ## build or install the pinned upstream binaries (first build takes minutes, then cached)
 	deploy/local/build.sh all
