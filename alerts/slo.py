@@ -182,15 +182,14 @@ def burn_alert(slo: Objective, pair: tuple[Burn, Burn]) -> dict:
 
 
 def document() -> dict:
-    groups = [
-        {"name": f"pulse-slo-{slo.labels['slo']}", "rules": recording_rules(slo)}
-        for slo in OBJECTIVES
-    ]
-    alerts = []
+    # One group per objective: rules of a group run in order, so the alerts always read the
+    # ratios recorded in the same evaluation.
+    groups = []
     for slo in OBJECTIVES:
-        alerts.append(burn_alert(slo, (BURNS[0], BURNS[1])))
-        alerts.append(burn_alert(slo, (BURNS[2], BURNS[3])))
-    groups.append({"name": "pulse-slo-alerts", "rules": alerts})
+        alerts = [burn_alert(slo, (BURNS[0], BURNS[1])), burn_alert(slo, (BURNS[2], BURNS[3]))]
+        groups.append(
+            {"name": f"pulse-slo-{slo.labels['slo']}", "rules": recording_rules(slo) + alerts}
+        )
     return {"groups": groups}
 
 

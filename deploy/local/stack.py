@@ -3,6 +3,7 @@
 processes on loopback, started and stopped by PID.
 
     stack.py up | down | status | urls | start NAME | stop NAME | restart NAME
+    stack.py render-alertmanager [DIR]   print the path of the rendered Alertmanager config
 
 Ports default to the documented ones and move with environment variables (see PORTS), or all at
 once with PULSE_STACK_PORT_OFFSET. State (rendered configs, data, logs, pid files) lives in
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 import signal
 import string
@@ -168,8 +170,6 @@ class Stack:
     def alertmanager_config(self) -> Path:
         """alerts/alertmanager/alertmanager.yml with its receiver URL files in the state dir."""
         source = REPO / "alerts" / "alertmanager" / "alertmanager.yml"
-        if not source.is_file():
-            return HERE / "config" / "alertmanager.yml"
         secrets = self.dir / "alertmanager-secrets"
         secrets.mkdir(parents=True, exist_ok=True)
         base = self.env.get("PULSE_ALERT_WEBHOOK_BASE", "http://127.0.0.1:19095")
@@ -178,6 +178,11 @@ class Stack:
         text = source.read_text().replace("/etc/alertmanager/secrets", str(secrets))
         templates = REPO / "alerts" / "alertmanager" / "templates"
         text = text.replace("/etc/alertmanager/templates", str(templates))
+        # Tests may shorten Alertmanager's timings; the routes and receivers stay the same.
+        for key in ("group_wait", "group_interval"):
+            value = self.env.get(f"ALERTMANAGER_{key.upper()}")
+            if value:
+                text = re.sub(rf"(?m)^(\s*{key}:) .*$", rf"\g<1> {value}", text)
         target = self.dir / "config" / "alertmanager.yml"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
@@ -335,6 +340,9 @@ def main(argv: list[str]) -> int:
         elif command == "urls":
             for name, url in stack.urls.items():
                 print(f"  {name:16} {url}")
+        elif command == "render-alertmanager":
+            # For amtool: the Alertmanager config with this stack's secret and template paths.
+            print(Stack(Path(argv[1]) if len(argv) > 1 else None).alertmanager_config())
         elif command in ("start", "stop", "restart") and len(argv) == 2:
             getattr(stack, command)(argv[1])
             if command == "start":
