@@ -3,12 +3,14 @@ one load generator, shared by every end-to-end test."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -70,13 +72,68 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass
+class Notification:
+    receiver: str
+    received: float
+    body: dict[str, Any]
+
+
+class WebhookReceiver:
+    """Stands in for the pager, chat, ticket and dead man's switch endpoints: records every
+    notification Alertmanager posts, by receiver (the URL path)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.notifications: list[Notification] = []
+        self._lock = threading.Lock()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                with outer._lock:
+                    outer.notifications.append(
+                        Notification(self.path.strip("/"), time.time(), body)
+                    )
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer((host, port), Handler)
+        self.url = f"http://{host}:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def received(self, receiver: str) -> list[Notification]:
+        with self._lock:
+            return [n for n in self.notifications if n.receiver == receiver]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def webhooks() -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver()
+    try:
+        yield receiver
+    finally:
+        receiver.close()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, webhooks: WebhookReceiver) -> Iterator[Stack]:
     env = dict(os.environ)
     env.setdefault("PULSE_STACK_PORT_OFFSET", PORT_OFFSET)
     env.setdefault("PROMETHEUS_EVAL_INTERVAL", "5s")
     env.setdefault("PROMETHEUS_SCRAPE_INTERVAL", "5s")
-    env.setdefault("PULSE_ALERT_WEBHOOK_BASE", "http://127.0.0.1:39095")
+    # Shorter Alertmanager timings than on-call's; the same routes, receivers and rules.
+    env.setdefault("ALERTMANAGER_GROUP_WAIT", "5s")
+    env.setdefault("ALERTMANAGER_GROUP_INTERVAL", "10s")
+    env["PULSE_ALERT_WEBHOOK_BASE"] = webhooks.url
     local = Stack(tmp_path_factory.mktemp("stack"), env)
     local.up(progress=lambda line: print(line, file=sys.stderr, flush=True))
     try:
