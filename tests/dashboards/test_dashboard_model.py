@@ -1,0 +1,167 @@
+"""The generated dashboards and Grafana provisioning: the model Grafana loads, datasource UIDs
+that exist, a description and unit on every panel, links that lead somewhere, no drift."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+DASHBOARDS = REPO / "dashboards"
+PROVISIONING = DASHBOARDS / "provisioning"
+UIDS = {
+    "pulse-overview",
+    "pulse-streams",
+    "pulse-logs",
+    "pulse-sensors",
+    "pulse-slo",
+    "pulse-pipeline",
+}
+# Panels whose content has no unit: log lines.
+UNITLESS = {"logs", "row"}
+
+
+def _load() -> dict[str, dict[str, Any]]:
+    return {p.stem: json.loads(p.read_text()) for p in sorted(DASHBOARDS.glob("*.json"))}
+
+
+BOARDS = _load()
+
+
+def _panels(board: dict[str, Any]) -> list[dict[str, Any]]:
+    return [p for p in board["panels"] if p["type"] != "row"]
+
+
+def _datasources() -> dict[str, dict[str, Any]]:
+    document = yaml.safe_load((PROVISIONING / "datasources" / "pulse.yaml").read_text())
+    return {source["uid"]: source for source in document["datasources"]}
+
+
+SOURCES = _datasources()
+
+
+def test_committed_json_is_what_the_code_generates() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "dashboards.generate", "--check"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_six_dashboards_exist() -> None:
+    assert set(BOARDS) == UIDS
+    for name, board in BOARDS.items():
+        assert board["uid"] == name
+
+
+@pytest.mark.parametrize("uid", sorted(UIDS))
+def test_dashboard_model(uid: str) -> None:
+    board = BOARDS[uid]
+    for key in ("title", "uid", "schemaVersion", "panels", "templating", "time", "links"):
+        assert key in board, f"{uid}: no {key}"
+    assert board["schemaVersion"] >= 39
+    ids = [p["id"] for p in board["panels"]]
+    assert len(ids) == len(set(ids)), f"{uid}: duplicate panel ids"
+    for panel in board["panels"]:
+        grid = panel["gridPos"]
+        assert grid["x"] + grid["w"] <= 24, f"{uid}/{panel['title']}: wider than the grid"
+        assert grid["h"] > 0, f"{uid}/{panel['title']}: no height"
+    assert len(_panels(board)) >= 4
+
+
+@pytest.mark.parametrize("uid", sorted(UIDS))
+def test_every_panel_has_a_description_a_unit_and_queries(uid: str) -> None:
+    for panel in _panels(BOARDS[uid]):
+        where = f"{BOARDS[uid]['title']} / {panel['title']}"
+        assert len(panel.get("description", "")) > 20, f"{where}: no description"
+        if panel["type"] not in UNITLESS:
+            assert panel["fieldConfig"]["defaults"].get("unit"), f"{where}: no unit"
+        assert panel["targets"], f"{where}: no query"
+        assert all(t.get("expr") for t in panel["targets"]), f"{where}: empty query"
+
+
+def _resolve(uid: str, reference: dict[str, Any]) -> str:
+    """A datasource reference's UID, following ${variable} to the variable's default."""
+    match = re.fullmatch(r"\$\{(\w+)\}", reference["uid"])
+    if not match:
+        return reference["uid"]
+    variables = {v["name"]: v for v in BOARDS[uid]["templating"]["list"]}
+    variable = variables.get(match.group(1))
+    assert variable, f"{uid}: {reference['uid']} is not a variable"
+    assert variable["type"] == "datasource", f"{uid}: {reference['uid']} is not a datasource"
+    return variable["current"]["value"]
+
+
+@pytest.mark.parametrize("uid", sorted(UIDS))
+def test_every_datasource_referenced_is_provisioned(uid: str) -> None:
+    board = BOARDS[uid]
+    references = [p["datasource"] for p in _panels(board)]
+    references += [t["datasource"] for p in _panels(board) for t in p["targets"]]
+    references += [v["datasource"] for v in board["templating"]["list"] if "datasource" in v]
+    for reference in references:
+        resolved = _resolve(uid, reference)
+        assert resolved in SOURCES, f"{uid}: datasource {resolved} is not provisioned"
+        assert SOURCES[resolved]["type"] == reference["type"]
+
+
+@pytest.mark.parametrize("uid", sorted(UIDS))
+def test_links_lead_to_dashboards_and_runbooks(uid: str) -> None:
+    links = BOARDS[uid]["links"]
+    targets = {link["url"].removeprefix("/d/") for link in links if link["url"].startswith("/d/")}
+    assert targets == UIDS - {uid}
+    runbooks = [link["url"] for link in links if "/alerts/runbooks/" in link["url"]]
+    assert runbooks, f"{uid}: no runbook link"
+    for url in runbooks:
+        path = REPO / "alerts" / "runbooks" / url.rsplit("/", 1)[1]
+        assert path.is_file(), f"{uid}: runbook link to missing {path.name}"
+
+
+def test_template_variables_users_expect() -> None:
+    for uid, board in BOARDS.items():
+        names = {v["name"] for v in board["templating"]["list"]}
+        assert "datasource" in names, uid
+    for uid in ("pulse-overview", "pulse-streams"):
+        names = {v["name"] for v in BOARDS[uid]["templating"]["list"]}
+        assert {"instance", "method"} <= names, uid
+
+
+def test_exemplars_open_traces_in_jaeger() -> None:
+    latency = [
+        t
+        for p in _panels(BOARDS["pulse-overview"])
+        if p["fieldConfig"]["defaults"].get("unit") == "s"
+        for t in p["targets"]
+    ]
+    assert latency
+    assert all(t.get("exemplar") for t in latency)
+    destinations = SOURCES["prometheus"]["jsonData"]["exemplarTraceIdDestinations"]
+    assert {"name": "trace_id", "datasourceUid": "jaeger"}.items() <= destinations[0].items()
+
+
+def test_datasources_are_correlated() -> None:
+    assert set(SOURCES) == {"prometheus", "loki", "jaeger", "alertmanager"}
+    derived = SOURCES["loki"]["jsonData"]["derivedFields"][0]
+    assert derived["datasourceUid"] == "jaeger"
+    assert derived["matcherRegex"] == "trace_id"
+    jaeger = SOURCES["jaeger"]["jsonData"]
+    assert jaeger["tracesToLogsV2"]["datasourceUid"] == "loki"
+    assert jaeger["tracesToMetrics"]["datasourceUid"] == "prometheus"
+    assert SOURCES["alertmanager"]["jsonData"]["implementation"] == "prometheus"
+    for source in SOURCES.values():
+        assert source["url"].startswith("${PULSE_"), f"{source['uid']}: address hard-coded"
+
+
+def test_dashboard_provider_points_at_the_mounted_folder() -> None:
+    document = yaml.safe_load((PROVISIONING / "dashboards" / "pulse.yaml").read_text())
+    provider = document["providers"][0]
+    assert provider["type"] == "file"
+    assert provider["options"]["path"] == "/var/lib/grafana/dashboards/pulse"
