@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from pulse import __version__
-from pulse.cli import serve, watch
+from pulse.cli import doctor, serve, watch
 
 __all__ = ["build_parser", "main"]
 
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     serve.add_parsers(sub)
     watch.add_parsers(sub)
+    doctor.add_parsers(sub)
     from pulse.loadgen.cli import add_parser as add_loadgen
 
     add_loadgen(sub)

@@ -1,0 +1,180 @@
+"""Backend checks: each asks one question of Pulse, Prometheus, Jaeger or Loki and, when the
+answer is wrong, names the fix."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+__all__ = ["Backends", "Check", "DirectBackends", "backend_checks"]
+
+COMPONENTS = ("pulse", "prometheus", "jaeger", "loki")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+class Backends(Protocol):
+    """Reaches a component's HTTP API: ``get("loki", "/ready", {...})`` returns the body."""
+
+    def get(self, component: str, path: str, params: dict[str, Any] | None = None) -> bytes: ...
+
+    def where(self, component: str) -> str: ...
+
+
+class DirectBackends:
+    """Backends at known base URLs (the local stack, or in-cluster DNS names)."""
+
+    def __init__(self, urls: dict[str, str], timeout_s: float = 10.0) -> None:
+        self.urls = {k: v.rstrip("/") for k, v in urls.items() if v}
+        self.timeout_s = timeout_s
+
+    def where(self, component: str) -> str:
+        return self.urls.get(component, "(no address given)")
+
+    def get(self, component: str, path: str, params: dict[str, Any] | None = None) -> bytes:
+        if component not in self.urls:
+            raise LookupError(f"no address for {component}")
+        url = self.urls[component] + path
+        if params:
+            url += "?" + urllib.parse.urlencode(params)
+        with urllib.request.urlopen(url, timeout=self.timeout_s) as response:
+            return response.read()
+
+
+def _json(backends: Backends, component: str, path: str, **params: Any) -> Any:
+    return json.loads(backends.get(component, path, params or None))
+
+
+def _promql(backends: Backends, expr: str) -> list[dict[str, Any]]:
+    reply = _json(backends, "prometheus", "/api/v1/query", query=expr)
+    return reply["data"]["result"]
+
+
+def _value(result: list[dict[str, Any]]) -> float:
+    return sum(float(sample["value"][1]) for sample in result)
+
+
+def pulse_serving(backends: Backends) -> Check:
+    reply = _json(backends, "pulse", "/readyz")
+    if reply.get("status") == "ready":
+        return Check("Pulse is serving", True, f"/readyz ready at {backends.where('pulse')}")
+    failing = [name for name, check in reply.get("checks", {}).items() if check != "ok"]
+    return Check(
+        "Pulse is serving",
+        False,
+        f"/readyz says {reply.get('status')}: {failing}",
+        "look at the Pulse pod's log (kubectl logs) for the failing check",
+    )
+
+
+def collector_exporting(backends: Backends) -> Check:
+    up = _promql(backends, 'up{job="otelcol"}')
+    if not up or _value(up) < len(up):
+        return Check(
+            "Collector is up and scraped",
+            False,
+            'Prometheus does not scrape the collector (up{job="otelcol"} is 0 or missing)',
+            "check the collector pod and the Prometheus scrape config for job otelcol",
+        )
+    sent = _value(_promql(backends, 'sum(rate({__name__=~"otelcol_exporter_sent_.+"}[5m]))'))
+    failed = _value(
+        _promql(
+            backends,
+            'sum(rate({__name__=~"otelcol_exporter_(send|enqueue)_failed_.+"}[5m]))',
+        )
+    )
+    if failed > 0 or sent == 0:
+        return Check(
+            "Collector exports without failures",
+            False,
+            f"sending {sent:.1f} items/s, failing {failed:.1f} items/s",
+            "read the collector's log: a failing exporter names its backend and error",
+        )
+    return Check("Collector exports without failures", True, f"sending {sent:.1f} items/s")
+
+
+def traces_in_jaeger(backends: Backends, service: str = "pulse") -> Check:
+    traces = _json(backends, "jaeger", "/api/traces", service=service, limit=1, lookback="1h")
+    found = traces.get("data") or []
+    if found:
+        return Check("Pulse's traces are in Jaeger", True, f"trace {found[0]['traceID']}")
+    return Check(
+        "Pulse's traces are in Jaeger",
+        False,
+        f"no trace of service {service} in the last hour",
+        "check OTEL_EXPORTER_OTLP_ENDPOINT of Pulse and the collector's traces pipeline",
+    )
+
+
+def metrics_in_prometheus(backends: Backends) -> Check:
+    series = _promql(backends, 'count(rpc_server_call_duration_seconds_count{job="pulse"})')
+    if series and _value(series) > 0:
+        return Check("Pulse's metrics are in Prometheus", True, f"{_value(series):.0f} series")
+    return Check(
+        "Pulse's metrics are in Prometheus",
+        False,
+        "no rpc_server_call_duration series of job pulse",
+        "enable Prometheus's OTLP receiver (--web.enable-otlp-receiver) and check the collector's "
+        "metrics exporter",
+    )
+
+
+def logs_in_loki(backends: Backends) -> Check:
+    now = time.time()
+    reply = _json(
+        backends,
+        "loki",
+        "/loki/api/v1/query_range",
+        query='{service_name="pulse"}',
+        limit=1,
+        start=int((now - 3600) * 1e9),
+        end=int(now * 1e9),
+    )
+    if reply["data"]["result"]:
+        return Check("Pulse's logs are in Loki", True, '{service_name="pulse"} has lines')
+    return Check(
+        "Pulse's logs are in Loki",
+        False,
+        'no line of {service_name="pulse"} in the last hour',
+        "check the collector's logs pipeline and Loki's OTLP endpoint (/otlp)",
+    )
+
+
+CHECKS: tuple[tuple[str, str, Callable[[Backends], Check]], ...] = (
+    ("pulse", "Pulse is serving", pulse_serving),
+    ("prometheus", "Collector exports without failures", collector_exporting),
+    ("jaeger", "Pulse's traces are in Jaeger", traces_in_jaeger),
+    ("prometheus", "Pulse's metrics are in Prometheus", metrics_in_prometheus),
+    ("loki", "Pulse's logs are in Loki", logs_in_loki),
+)
+
+
+def _unreachable(name: str, component: str, where: str, error: Exception) -> Check:
+    return Check(
+        name,
+        False,
+        f"{component} at {where} did not answer: {error}",
+        f"is {component} running and its address right?",
+    )
+
+
+def backend_checks(backends: Backends) -> list[Check]:
+    results = []
+    for component, title, check in CHECKS:
+        try:
+            results.append(check(backends))
+        except (urllib.error.URLError, OSError, LookupError, ValueError, KeyError) as error:
+            results.append(_unreachable(title, component, backends.where(component), error))
+    return results

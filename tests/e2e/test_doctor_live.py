@@ -1,0 +1,61 @@
+"""`pulse doctor` against the real backends of the local stack (its direct mode): every backend
+check passes while Pulse runs, and a dead backend fails with its fix."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from conftest import LivePulse, eventually
+from stack import Stack
+
+pytestmark = pytest.mark.e2e
+
+
+def _doctor(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pulse", "doctor", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _addresses(stack: Stack, pulse: LivePulse) -> dict[str, str]:
+    return {
+        "--pulse-admin": pulse.admin_url,
+        "--prometheus": stack.url("prometheus"),
+        "--jaeger": stack.url("jaeger"),
+        "--loki": stack.url("loki"),
+    }
+
+
+def test_doctor_passes_on_a_healthy_stack(stack: Stack, pulse_live: LivePulse) -> None:
+    args = [part for pair in _addresses(stack, pulse_live).items() for part in pair]
+
+    def healthy() -> str | None:
+        result = _doctor(*args)
+        return result.stdout if result.returncode == 0 else None
+
+    out = eventually(healthy, "pulse doctor passing", timeout_s=180, every_s=5)
+    assert out.count("[ok  ]") == 5
+    assert "all checks passed" in out
+
+
+def test_doctor_names_the_dead_backend_and_its_fix(stack: Stack, pulse_live: LivePulse) -> None:
+    addresses = _addresses(stack, pulse_live) | {"--loki": "http://127.0.0.1:9"}
+    result = _doctor(*[part for pair in addresses.items() for part in pair])
+    assert result.returncode == 1
+    failed = [line for line in result.stdout.splitlines() if line.startswith("[FAIL]")]
+    assert failed == [
+        "[FAIL] Pulse's logs are in Loki: loki at http://127.0.0.1:9 did not answer: "
+        "<urlopen error [Errno 111] Connection refused>"
+    ]
+    assert "fix: is loki running and its address right?" in result.stdout
+
+
+def test_doctor_refuses_a_partial_address_list() -> None:
+    result = _doctor("--loki", "http://127.0.0.1:3100")
+    assert result.returncode == 2
+    assert "missing ['--pulse-admin', '--prometheus', '--jaeger']" in result.stderr
