@@ -12,5 +12,5 @@ alerts-check: $(STAMP) ## promtool check + test of every rule file, amtool check
 	$(PY) alerts/slo.py --check
 	$(PROMTOOL) check rules alerts/rules/*.yaml
 	$(PROMTOOL) test rules alerts/tests/*.test.yaml
-	@rendered=$$($(PYTHON) deploy/local/stack.py render-alertmanager $$(mktemp -d)) && \
-		$(AMTOOL) check-config "$$rendered"
+	@dir=$$(mktemp -d); rendered=$$($(PYTHON) deploy/local/stack.py render-alertmanager $$dir) && \
+		$(AMTOOL) check-config "$$rendered"; rc=$$?; rm -rf "$$dir"; exit $$rc
