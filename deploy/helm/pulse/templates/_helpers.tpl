@@ -36,11 +36,16 @@ called with (dict "root" $ "component" "<name>").
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{/* Values of a component: .Values.pulse for the server and the load generator's image. */}}
+{{/*
+Values of a component that has an image: its own section for the bundled backends, .Values.pulse
+for Pulse's own image (server, load generator, test, and the rule and dashboard objects).
+*/}}
 {{- define "pulse.componentValues" -}}
-{{- $key := .component }}
-{{- if has .component (list "server" "loadgen" "test") }}{{ $key = "pulse" }}{{ end }}
-{{- toYaml (index .root.Values $key) }}
+{{- $v := .root.Values.pulse }}
+{{- if has .component (list "collector" "jaeger" "prometheus" "alertmanager" "loki" "grafana") }}
+{{- $v = index .root.Values .component }}
+{{- end }}
+{{- toYaml $v }}
 {{- end }}
 
 {{/* The image reference of a component. */}}
