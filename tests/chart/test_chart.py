@@ -1,0 +1,721 @@
+"""The Helm chart's logic, checked on `helm template` output.
+
+`make chart-check` proves the chart lints, validates against the Kubernetes schemas and passes
+the security scan; these tests prove what the chart means: a backend switched off disappears and
+the collector follows the external endpoint, the packaged files are their sources, every
+container of every scenario is locked down, the schema refuses mistakes, the README's resource
+figure is the chart's, and versions agree with deploy/local/versions.env and pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import re
+import subprocess
+import tomllib
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pulse.config import GrpcSettings, Settings, load
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "deploy/helm/pulse"
+SCENARIOS = sorted(CHART.glob("ci/*-values.yaml"))
+# The oldest Kubernetes the chart supports; helm otherwise assumes a version below kubeVersion.
+KUBE_VERSION = "1.29.0"
+NAMESPACE = "pulse"
+WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "Pod"}
+BACKENDS = ("jaeger", "prometheus", "alertmanager", "loki", "grafana", "collector")
+
+
+@cache
+def _helm() -> str:
+    out = subprocess.run(
+        [str(REPO / "deploy/local/build.sh"), "path", "helm"],
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
+def _template(*args: str) -> subprocess.CompletedProcess[str]:
+    release = ("pulse", str(CHART), "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION)
+    return subprocess.run(
+        [_helm(), "template", *release, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@cache
+def render(*args: str) -> tuple[dict[str, Any], ...]:
+    """The rendered objects for these `helm template` arguments (-f, --set …)."""
+    result = _template(*args)
+    assert result.returncode == 0, result.stderr
+    return tuple(doc for doc in yaml.safe_load_all(result.stdout) if doc)
+
+
+def render_error(*args: str) -> str:
+    result = _template(*args)
+    assert result.returncode != 0, "render succeeded where it should fail"
+    return result.stderr
+
+
+def find(objects: tuple[dict[str, Any], ...], kind: str, name: str) -> dict[str, Any]:
+    for obj in objects:
+        if obj["kind"] == kind and obj["metadata"]["name"] == name:
+            return obj
+    raise AssertionError(
+        f"no {kind}/{name} among {[(o['kind'], o['metadata']['name']) for o in objects]}"
+    )
+
+
+def component(obj: dict[str, Any]) -> str | None:
+    return obj["metadata"].get("labels", {}).get("app.kubernetes.io/component")
+
+
+def pod_spec(obj: dict[str, Any]) -> dict[str, Any]:
+    return obj["spec"] if obj["kind"] == "Pod" else obj["spec"]["template"]["spec"]
+
+
+def env_of(container: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e.get("value") for e in container.get("env", [])}
+
+
+def container(objects: tuple[dict[str, Any], ...], deployment: str) -> dict[str, Any]:
+    return pod_spec(find(objects, "Deployment", deployment))["containers"][0]
+
+
+def quantity(value: str | int | float) -> float:
+    """CPU in cores or memory in bytes."""
+    text = str(value)
+    units = {"m": 1e-3, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "k": 1e3, "M": 1e6, "G": 1e9}
+    for suffix, factor in units.items():
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * factor
+    return float(text)
+
+
+def _versions_env() -> dict[str, str]:
+    pairs = (
+        line.split("=", 1)
+        for line in (REPO / "deploy/local/versions.env").read_text().splitlines()
+        if line and not line.startswith("#") and "=" in line
+    )
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def _values() -> dict[str, Any]:
+    return yaml.safe_load((CHART / "values.yaml").read_text())
+
+
+def _sync_module() -> Any:
+    spec = importlib.util.spec_from_file_location("chart_sync", REPO / "deploy/helm/sync.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# --- the packaged files ------------------------------------------------------------------------
+
+
+def test_packaged_files_are_identical_to_their_sources() -> None:
+    sync = _sync_module()
+    sources = sync.sources()
+    assert "deploy/otel-collector/config.yaml" in sources
+    assert any(s.startswith("alerts/rules/") for s in sources)
+    for rel in sources:
+        copy = sync.FILES_DIR / rel
+        assert copy.is_file(), f"{rel} has no copy in the chart: run 'make chart-sync'"
+        assert copy.read_bytes() == (REPO / rel).read_bytes(), (
+            f"{rel}: copy differs, run 'make chart-sync'"
+        )
+    stale = set(sync.copies()) - set(sources)
+    assert not stale, f"copies without a source: {sorted(stale)}; run 'make chart-sync'"
+    assert sync.differences() == []
+
+
+def test_sync_reports_each_kind_of_drift(tmp_path: Path) -> None:
+    sync = _sync_module()
+    repo, files = tmp_path / "repo", tmp_path / "files"
+    (repo / "alerts/rules").mkdir(parents=True)
+    (repo / "alerts/rules/a.yaml").write_text("groups: []\n")
+    (repo / "alerts/rules/b.yaml").write_text("groups: []\n")
+    assert sync.differences(repo, files) == [
+        "missing copy: alerts/rules/a.yaml",
+        "missing copy: alerts/rules/b.yaml",
+    ]
+    sync.sync(repo, files)
+    assert sync.differences(repo, files) == []
+    (repo / "alerts/rules/a.yaml").write_text("groups: [x]\n")
+    (repo / "alerts/rules/b.yaml").unlink()
+    assert sync.differences(repo, files) == [
+        "differs from its source: alerts/rules/a.yaml",
+        "no source any more: alerts/rules/b.yaml",
+    ]
+    assert sync.sync(repo, files) == ["copied alerts/rules/a.yaml", "removed alerts/rules/b.yaml"]
+    assert sync.differences(repo, files) == []
+
+
+def test_verbatim_files_reach_their_objects() -> None:
+    objects = render()
+    collector = find(objects, "ConfigMap", "pulse-collector")["data"]
+    assert collector["config.yaml"] == (REPO / "deploy/otel-collector/config.yaml").read_text()
+    assert collector["k8s.yaml"] == (REPO / "deploy/otel-collector/k8s.yaml").read_text()
+    rules = find(objects, "ConfigMap", "pulse-prometheus-rules")["data"]
+    assert rules == {p.name: p.read_text() for p in (REPO / "alerts/rules").glob("*.yaml")}
+    am = find(objects, "ConfigMap", "pulse-alertmanager")["data"]["alertmanager.yml"]
+    assert am == (REPO / "alerts/alertmanager/alertmanager.yml").read_text()
+    templates = find(objects, "ConfigMap", "pulse-alertmanager-templates")["data"]
+    assert set(templates) == {p.name for p in (REPO / "alerts/alertmanager/templates").glob("*")}
+    dashboards = find(objects, "ConfigMap", "pulse-grafana-dashboards-json")["data"]
+    assert dashboards == {p.name: p.read_text() for p in (REPO / "dashboards").glob("*.json")}
+
+
+def test_alertmanager_gets_the_paths_its_config_reads() -> None:
+    objects = render()
+    config = yaml.safe_load(
+        find(objects, "ConfigMap", "pulse-alertmanager")["data"]["alertmanager.yml"]
+    )
+    spec = pod_spec(find(objects, "Deployment", "pulse-alertmanager"))
+    mounts = {m["name"]: m["mountPath"] for m in spec["containers"][0]["volumeMounts"]}
+    secret = find(objects, "Secret", "pulse-alertmanager-receivers")
+    for receiver in config["receivers"]:
+        for hook in receiver.get("webhook_configs", []):
+            path = Path(hook["url_file"])
+            assert str(path.parent) == mounts["receivers"]
+            assert path.name in secret["stringData"]
+    for pattern in config["templates"]:
+        assert str(Path(pattern).parent) == mounts["templates"]
+
+
+# --- switching backends off --------------------------------------------------------------------
+
+EXTERNAL = {
+    "jaeger": [
+        "--set",
+        "jaeger.external.otlpEndpoint=traces.example:4317",
+        "--set",
+        "jaeger.external.queryUrl=http://traces.example:16686",
+    ],
+    "prometheus": ["--set", "prometheus.external.url=http://metrics.example:9090"],
+    "loki": ["--set", "loki.external.url=http://logs.example:3100"],
+    "alertmanager": ["--set", "alertmanager.external.url=http://alerts.example:9093"],
+}
+COLLECTOR_ENV = {
+    "jaeger": ("JAEGER_OTLP_ENDPOINT", "traces.example:4317"),
+    "prometheus": ("PROMETHEUS_OTLP_ENDPOINT", "http://metrics.example:9090/api/v1/otlp"),
+    "loki": ("LOKI_OTLP_ENDPOINT", "http://logs.example:3100/otlp"),
+}
+
+
+@pytest.mark.parametrize("backend", sorted(EXTERNAL))
+def test_a_backend_switched_off_is_gone_and_its_consumers_follow(backend: str) -> None:
+    bundled = render()
+    objects = render("--set", f"{backend}.enabled=false", *EXTERNAL[backend])
+    assert any(component(o) == backend for o in bundled)
+    assert [o["metadata"]["name"] for o in objects if component(o) == backend] == []
+    # The rest is untouched.
+    others = {(o["kind"], o["metadata"]["name"]) for o in bundled if component(o) != backend}
+    assert others <= {(o["kind"], o["metadata"]["name"]) for o in objects}
+
+    collector = env_of(container(objects, "pulse-collector"))
+    if backend in COLLECTOR_ENV:
+        name, expected = COLLECTOR_ENV[backend]
+        assert collector[name] == expected
+        assert env_of(container(bundled, "pulse-collector"))[name] != expected
+    grafana = env_of(container(objects, "pulse-grafana"))
+    expected_ui = {
+        "jaeger": "http://traces.example:16686",
+        "prometheus": "http://metrics.example:9090",
+        "loki": "http://logs.example:3100",
+        "alertmanager": "http://alerts.example:9093",
+    }
+    assert grafana[f"PULSE_{backend.upper()}_URL"] == expected_ui[backend]
+    if backend == "alertmanager":
+        prometheus = yaml.safe_load(
+            find(objects, "ConfigMap", "pulse-prometheus")["data"]["prometheus.yml"]
+        )
+        assert prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
+            "alerts.example:9093"
+        ]
+        jobs = {job["job_name"] for job in prometheus["scrape_configs"]}
+        assert "alertmanager" not in jobs
+
+
+def test_bundled_endpoints_point_at_the_bundled_services() -> None:
+    objects = render()
+    collector = env_of(container(objects, "pulse-collector"))
+    assert collector["JAEGER_OTLP_ENDPOINT"] == f"pulse-jaeger.{NAMESPACE}.svc:4317"
+    assert (
+        collector["PROMETHEUS_OTLP_ENDPOINT"]
+        == f"http://pulse-prometheus.{NAMESPACE}.svc:9090/api/v1/otlp"
+    )
+    assert collector["LOKI_OTLP_ENDPOINT"] == f"http://pulse-loki.{NAMESPACE}.svc:3100/otlp"
+    assert env_of(container(objects, "pulse"))["OTEL_EXPORTER_OTLP_ENDPOINT"] == (
+        f"http://pulse-collector.{NAMESPACE}.svc:4317"
+    )
+    prometheus = yaml.safe_load(
+        find(objects, "ConfigMap", "pulse-prometheus")["data"]["prometheus.yml"]
+    )
+    jobs = {job["job_name"] for job in prometheus["scrape_configs"]}
+    # The job names Pulse's rules select on.
+    assert {"otelcol", "jaeger", "loki", "alertmanager", "prometheus"} <= jobs
+    args = container(objects, "pulse-prometheus")["args"]
+    assert "--web.enable-otlp-receiver" in args
+    assert "--enable-feature=exemplar-storage" in args
+
+
+def test_collector_switched_off_sends_pulse_to_the_external_collector() -> None:
+    objects = render(
+        "--set",
+        "collector.enabled=false",
+        "--set",
+        "collector.external.otlpEndpoint=http://otel.example:4317",
+    )
+    assert not [o for o in objects if component(o) == "collector"]
+    assert not [o for o in objects if o["kind"] in ("ClusterRole", "ClusterRoleBinding")]
+    for name in ("pulse", "pulse-loadgen"):
+        assert (
+            env_of(container(objects, name))["OTEL_EXPORTER_OTLP_ENDPOINT"]
+            == "http://otel.example:4317"
+        )
+
+
+def test_pulse_alone_without_a_collector_turns_its_telemetry_off() -> None:
+    args = [a for b in (*BACKENDS, "loadgen") for a in ("--set", f"{b}.enabled=false")]
+    objects = render(*args)
+    assert {component(o) for o in objects} == {"server", "test"}
+    config = yaml.safe_load(find(objects, "ConfigMap", "pulse")["data"]["pulse.yaml"])
+    assert config["telemetry"]["enabled"] is False
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in env_of(container(objects, "pulse"))
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (
+            ["--set", "jaeger.enabled=false", "--set", "grafana.enabled=false"],
+            "jaeger.external.otlpEndpoint",
+        ),
+        (
+            [
+                "--set",
+                "jaeger.enabled=false",
+                "--set",
+                "jaeger.external.otlpEndpoint=t.example:4317",
+            ],
+            "jaeger.external.queryUrl",
+        ),
+        (["--set", "prometheus.enabled=false"], "prometheus.external.url"),
+        (["--set", "loki.enabled=false"], "loki.external.url"),
+        (["--set", "alertmanager.enabled=false"], "alertmanager.external.url"),
+    ],
+)
+def test_a_backend_off_without_an_endpoint_is_refused(flags: list[str], message: str) -> None:
+    assert message in render_error(*flags)
+
+
+def test_collector_gets_the_kubernetes_layers_and_read_only_rbac() -> None:
+    objects = render()
+    data = find(objects, "ConfigMap", "pulse-collector")["data"]
+    args = container(objects, "pulse-collector")["args"]
+    assert args == [
+        "--config=/etc/otelcol/config.yaml",
+        "--config=/etc/otelcol/k8s.yaml",
+        "--config=/etc/otelcol/k8s-attributes.yaml",
+    ]
+    k8s = yaml.safe_load(data["k8s.yaml"])
+    layer = yaml.safe_load(data["k8s-attributes.yaml"])
+    assert "k8s_attributes" in layer["processors"]
+    for name, pipeline in k8s["service"]["pipelines"].items():
+        expected = list(pipeline["processors"])
+        expected.insert(expected.index("memory_limiter") + 1, "k8s_attributes")
+        assert layer["service"]["pipelines"][name]["processors"] == expected
+    role = next(o for o in objects if o["kind"] == "ClusterRole")
+    granted = {
+        (g, r): set(rule["verbs"])
+        for rule in role["rules"]
+        for g in rule["apiGroups"]
+        for r in rule["resources"]
+    }
+    assert granted == {
+        (g, r): {"get", "list", "watch"}
+        for g, r in [("", "pods"), ("", "namespaces"), ("", "nodes"), ("apps", "replicasets")]
+    }
+    binding = next(o for o in objects if o["kind"] == "ClusterRoleBinding")
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "pulse-collector", "namespace": NAMESPACE}
+    ]
+    assert (
+        pod_spec(find(objects, "Deployment", "pulse-collector"))["automountServiceAccountToken"]
+        is True
+    )
+    off = render("--set", "collector.k8sAttributes=false")
+    assert "k8s-attributes.yaml" not in find(off, "ConfigMap", "pulse-collector")["data"]
+    assert not [o for o in off if o["kind"] == "ClusterRole"]
+
+
+# --- Pulse ---------------------------------------------------------------------------------------
+
+
+def test_pulse_deployment_probes_drain_and_downward_api() -> None:
+    objects = render()
+    spec = pod_spec(find(objects, "Deployment", "pulse"))
+    pulse = spec["containers"][0]
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert pulse[probe]["grpc"] == {"port": 50051}
+    assert {p["containerPort"] for p in pulse["ports"]} == {50051, 9464}
+    grace = GrpcSettings().shutdown_grace_s
+    assert _values()["pulse"]["config"]["grpc"]["shutdown_grace_s"] == grace
+    pre_stop = int(pulse["lifecycle"]["preStop"]["exec"]["command"][1])
+    assert spec["terminationGracePeriodSeconds"] > pre_stop + grace
+    attributes = env_of(pulse)["OTEL_RESOURCE_ATTRIBUTES"]
+    for key in ("k8s.pod.name", "k8s.namespace.name", "k8s.node.name"):
+        assert f"{key}=$(" in attributes
+    fields = {
+        e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in pulse["env"] if "valueFrom" in e
+    }
+    assert fields == {
+        "K8S_POD_NAME": "metadata.name",
+        "K8S_NAMESPACE_NAME": "metadata.namespace",
+        "K8S_NODE_NAME": "spec.nodeName",
+    }
+    assert pulse["args"] == ["serve", "--config", "/etc/pulse/config/pulse.yaml"]
+
+
+def test_a_longer_drain_lengthens_the_grace_period() -> None:
+    spec = pod_spec(
+        find(render("--set", "pulse.config.grpc.shutdown_grace_s=90.5"), "Deployment", "pulse")
+    )
+    assert spec["terminationGracePeriodSeconds"] > 90.5 + 5
+
+
+@pytest.mark.parametrize("scenario", ["defaults", "pulse-only"])
+def test_rendered_pulse_config_is_valid_for_pulse(scenario: str, tmp_path: Path) -> None:
+    objects = render("-f", str(CHART / f"ci/{scenario}-values.yaml"))
+    path = tmp_path / "pulse.yaml"
+    path.write_text(find(objects, "ConfigMap", "pulse")["data"]["pulse.yaml"])
+    settings = load(path)
+    assert (settings.grpc.port, settings.admin.port) == (50051, 9464)
+    assert str(settings.data_dir) == "/var/lib/pulse"
+
+
+def test_auth_and_tls_wire_files_secrets_and_probes() -> None:
+    objects = render("-f", str(CHART / "ci/secure-values.yaml"))
+    config = yaml.safe_load(find(objects, "ConfigMap", "pulse")["data"]["pulse.yaml"])
+    assert config["auth"] == {
+        "tokens_file": "/etc/pulse/auth/tokens",
+        "api_keys_file": "/etc/pulse/auth/api-keys",
+    }
+    assert config["tls"] == {
+        "cert_file": "/etc/pulse/tls/tls.crt",
+        "key_file": "/etc/pulse/tls/tls.key",
+        "client_ca_file": "/etc/pulse/tls/ca.crt",
+    }
+    auth = find(objects, "Secret", "pulse-auth")
+    assert set(auth["data"]) == {"tokens", "api-keys", "client-token"}
+    tls = find(objects, "Secret", "pulse-tls")
+    assert set(tls["data"]) == {"ca.crt", "tls.crt", "tls.key", "client.crt", "client.key"}
+    pulse = container(objects, "pulse")
+    # Kubelet gRPC probes cannot do TLS.
+    assert "grpc" not in pulse["readinessProbe"]
+    assert pulse["readinessProbe"]["httpGet"]["port"] == "admin"
+    mounts = {m["mountPath"] for m in pulse["volumeMounts"]}
+    assert {"/etc/pulse/auth", "/etc/pulse/tls"} <= mounts
+    loadgen = container(objects, "pulse-loadgen")
+    assert loadgen["args"][:7] == [
+        "loadgen",
+        "--tls-ca",
+        "/etc/pulse/tls/ca.crt",
+        "--tls-cert",
+        "/etc/pulse/tls/client.crt",
+        "--tls-key",
+        "/etc/pulse/tls/client.key",
+    ]
+    token = next(e for e in loadgen["env"] if e["name"] == "PULSE_TOKEN")
+    assert token["valueFrom"]["secretKeyRef"] == {"name": "pulse-auth", "key": "client-token"}
+    assert find(objects, "HorizontalPodAutoscaler", "pulse")["spec"]["maxReplicas"] == 3
+    assert "replicas" not in find(objects, "Deployment", "pulse")["spec"]
+    assert find(objects, "NetworkPolicy", "pulse")["spec"]["policyTypes"] == ["Ingress", "Egress"]
+
+
+def test_existing_secrets_are_used_and_nothing_is_generated() -> None:
+    objects = render(
+        "--set",
+        "pulse.auth.enabled=true",
+        "--set",
+        "pulse.auth.existingSecret=my-auth",
+        "--set",
+        "pulse.tls.enabled=true",
+        "--set",
+        "pulse.tls.existingSecret=my-tls",
+        "--set",
+        "grafana.existingSecret=my-grafana",
+        "--set",
+        "alertmanager.existingSecret=my-receivers",
+    )
+    assert [o["metadata"]["name"] for o in objects if o["kind"] == "Secret"] == []
+    volumes = {v["name"]: v for v in pod_spec(find(objects, "Deployment", "pulse"))["volumes"]}
+    assert volumes["auth"]["secret"]["secretName"] == "my-auth"
+    assert volumes["tls"]["secret"]["secretName"] == "my-tls"
+    grafana = {
+        v["name"]: v for v in pod_spec(find(objects, "Deployment", "pulse-grafana"))["volumes"]
+    }
+    assert grafana["admin"]["secret"]["secretName"] == "my-grafana"
+    am = {
+        v["name"]: v for v in pod_spec(find(objects, "Deployment", "pulse-alertmanager"))["volumes"]
+    }
+    assert am["receivers"]["secret"]["secretName"] == "my-receivers"
+
+
+def test_no_secret_value_in_values_or_environment() -> None:
+    text = (CHART / "values.yaml").read_text()
+    assert not re.search(r"(?im)^\s*(password|token|api_?key|secret)\s*:\s*\S", text)
+    for scenario in SCENARIOS:
+        for obj in render("-f", str(scenario)):
+            if obj["kind"] not in WORKLOAD_KINDS:
+                continue
+            for c in pod_spec(obj)["containers"]:
+                for e in c.get("env", []):
+                    if re.search(r"PASSWORD|TOKEN|KEY|SECRET", e["name"]) and not e[
+                        "name"
+                    ].endswith("_FILE"):
+                        assert "value" not in e, (
+                            f"{obj['metadata']['name']}: {e['name']} is a literal"
+                        )
+
+
+# --- secure defaults, labels, schema -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.stem)
+def test_every_container_is_locked_down(scenario: Path) -> None:
+    workloads = [o for o in render("-f", str(scenario)) if o["kind"] in WORKLOAD_KINDS]
+    assert workloads
+    for obj in workloads:
+        name = f"{obj['kind']}/{obj['metadata']['name']}"
+        spec = pod_spec(obj)
+        pod = spec["securityContext"]
+        assert pod["runAsNonRoot"] is True, name
+        assert pod["runAsUser"] >= 10000, name
+        assert pod["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        assert spec["automountServiceAccountToken"] is (
+            obj["metadata"]["name"] == "pulse-collector"
+        ), name
+        for c in spec.get("initContainers", []) + spec["containers"]:
+            sc = c["securityContext"]
+            assert sc["readOnlyRootFilesystem"] is True, name
+            assert sc["allowPrivilegeEscalation"] is False, name
+            assert sc["runAsNonRoot"] is True, name
+            assert sc["capabilities"] == {"drop": ["ALL"]}, name
+            assert sc.get("privileged", False) is False, name
+            for kind in ("requests", "limits"):
+                assert set(c["resources"][kind]) >= {"cpu", "memory"}, f"{name}: {kind}"
+                for resource in ("cpu", "memory"):
+                    assert quantity(c["resources"]["requests"][resource]) <= quantity(
+                        c["resources"]["limits"][resource]
+                    ), f"{name}: {resource}"
+            assert ":" in c["image"], name
+            assert not c["image"].endswith(":latest"), name
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.stem)
+def test_every_object_carries_the_recommended_labels(scenario: Path) -> None:
+    for obj in render("-f", str(scenario)):
+        labels = obj["metadata"]["labels"]
+        for key in (
+            "app.kubernetes.io/name",
+            "app.kubernetes.io/instance",
+            "app.kubernetes.io/version",
+            "app.kubernetes.io/component",
+            "app.kubernetes.io/part-of",
+            "app.kubernetes.io/managed-by",
+            "helm.sh/chart",
+        ):
+            assert labels.get(key), f"{obj['kind']}/{obj['metadata']['name']} lacks {key}"
+        assert labels["app.kubernetes.io/managed-by"] == "Helm"
+        if obj["kind"] not in ("ClusterRole", "ClusterRoleBinding"):
+            assert obj["metadata"]["namespace"] == NAMESPACE
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--set", "pulse.replicsa=2"], "additional properties 'replicsa' not allowed"),
+        (["--set", "prometheus.enabeld=false"], "additional properties 'enabeld' not allowed"),
+        (["--set", "pulse.config.grcp.port=1"], "additional properties 'grcp' not allowed"),
+        (["--set", "pulse.resources.requests.cpuu=1"], "additional properties 'cpuu' not allowed"),
+        (["--set-string", "pulse.replicas=two"], "want integer"),
+        (["--set-string", "loki.enabled=yes"], "want boolean"),
+        (["--set", "prometheus.retention=forever"], "retention"),
+        (["--set", "jaeger.image.pullPolicy=Sometimes"], "pullPolicy"),
+    ],
+)
+def test_the_schema_rejects_typos_and_wrong_types(flags: list[str], message: str) -> None:
+    assert message in render_error(*flags)
+
+
+def test_schema_is_strict_everywhere() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    loose = []
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, dict):
+            if (
+                node.get("type") == "object"
+                and "properties" in node
+                and node.get("additionalProperties") is not False
+            ):
+                loose.append(where)
+            for key, value in node.items():
+                walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}/{i}")
+
+    walk(schema, "")
+    assert loose == []
+
+
+def test_schema_knows_exactly_pulses_configuration_sections() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    sections = set(schema["properties"]["pulse"]["properties"]["config"]["properties"])
+    assert sections == set(Settings.model_fields)
+
+
+# --- sizing and versions -----------------------------------------------------------------------
+
+
+def _total_requests(objects: tuple[dict[str, Any], ...]) -> tuple[float, float]:
+    cpu = memory = 0.0
+    for obj in objects:
+        if obj["kind"] != "Deployment":
+            continue
+        replicas = obj["spec"].get("replicas", 1)
+        for c in pod_spec(obj)["containers"]:
+            cpu += replicas * quantity(c["resources"]["requests"]["cpu"])
+            memory += replicas * quantity(c["resources"]["requests"]["memory"])
+    return cpu, memory
+
+
+def test_total_requests_match_the_readme() -> None:
+    cpu, memory = _total_requests(render())
+    readme = (CHART / "README.md").read_text()
+    match = re.search(r"Total requests: \*\*(\d+)m CPU, (\d+)Mi memory\*\*", readme)
+    assert match, "README.md states no 'Total requests: **<n>m CPU, <n>Mi memory**'"
+    assert math.isclose(cpu, int(match[1]) / 1000), f"chart requests {cpu * 1000:.0f}m CPU"
+    assert math.isclose(memory, int(match[2]) * 2**20), f"chart requests {memory / 2**20:.0f}Mi"
+
+
+def test_collector_memory_limiter_stays_below_its_memory_limit() -> None:
+    values = _values()["collector"]
+    limit_mib = quantity(values["resources"]["limits"]["memory"]) / 2**20
+    assert values["memoryLimitMib"] + values["memorySpikeMib"] <= limit_mib
+    assert values["memoryLimitMib"] <= 0.85 * limit_mib
+
+
+def test_image_tags_agree_with_versions_env() -> None:
+    pins, values = _versions_env(), _values()
+    assert values["collector"]["image"]["tag"] == pins["OTELCOL_VERSION"]
+    assert values["alertmanager"]["image"]["tag"] == f"v{pins['ALERTMANAGER_VERSION']}"
+    assert values["loki"]["image"]["tag"] == pins["LOKI_VERSION"]
+    # Prometheus module tags v0.3xx.0 mirror release v3.xx.0.
+    major, minor, patch = pins["PROMETHEUS_VERSION"].split(".")
+    assert major == "0"
+    assert minor.startswith("3")
+    assert values["prometheus"]["image"]["tag"] == f"v3.{int(minor[1:])}.{patch}"
+    # Jaeger v1.x.y and v2.(x-63).y are the same release (v1.76.0 / v2.13.0).
+    _, minor, patch = pins["JAEGER_MODULE_VERSION"].split(".")
+    assert values["jaeger"]["image"]["tag"] == f"2.{int(minor) - 63}.{patch}"
+    assert "contrib" in values["collector"]["image"]["repository"]
+
+
+def test_app_version_is_pulses_version() -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert chart["appVersion"] == project["version"]
+    assert chart["kubeVersion"].startswith(">=1.29")
+    assert container(render(), "pulse")["image"] == f"pulse:{project['version']}"
+
+
+# --- integrations and the chart test -----------------------------------------------------------
+
+
+def test_operator_integration_objects() -> None:
+    objects = render("-f", str(CHART / "ci/operator-values.yaml"))
+    rules = [o for o in objects if o["kind"] == "PrometheusRule"]
+    sources = {
+        p.stem: yaml.safe_load(p.read_text()) for p in (REPO / "alerts/rules").glob("*.yaml")
+    }
+    assert {r["metadata"]["name"].removeprefix("pulse-") for r in rules} == set(sources)
+    for rule in rules:
+        assert rule["spec"] == sources[rule["metadata"]["name"].removeprefix("pulse-")]
+        assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    monitors = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ServiceMonitor"}
+    jobs = {
+        name: m["spec"]["endpoints"][0]["relabelings"][0]["replacement"]
+        for name, m in monitors.items()
+    }
+    assert jobs == {"pulse-collector": "otelcol", "pulse-jaeger": "jaeger", "pulse-loki": "loki"}
+    dashboards = [
+        o
+        for o in objects
+        if o["kind"] == "ConfigMap" and "grafana_dashboard" in o["metadata"]["labels"]
+    ]
+    assert len(dashboards) == len(list((REPO / "dashboards").glob("*.json")))
+    for cm in dashboards:
+        assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+        ((name, text),) = cm["data"].items()
+        assert text == (REPO / "dashboards" / name).read_text()
+    assert not [o for o in render() if o["kind"] in ("PrometheusRule", "ServiceMonitor")]
+
+
+def test_grafana_reads_the_provisioning_and_its_password_from_files() -> None:
+    objects = render()
+    grafana = container(objects, "pulse-grafana")
+    env = env_of(grafana)
+    assert "GF_SECURITY_ADMIN_PASSWORD" not in env
+    assert env["GF_SECURITY_ADMIN_PASSWORD__FILE"] == "/etc/grafana/secrets/admin-password"
+    datasources = find(objects, "ConfigMap", "pulse-grafana-datasources")["data"]
+    provisioned = yaml.safe_load(next(iter(datasources.values())))
+    assert {d["uid"] for d in provisioned["datasources"]} == {
+        "prometheus",
+        "loki",
+        "jaeger",
+        "alertmanager",
+    }
+    for source in provisioned["datasources"]:
+        variable = re.fullmatch(r"\$\{(\w+)\}", source["url"])
+        assert variable, source["url"]
+        assert variable[1] in env, source["url"]
+    providers = yaml.safe_load(
+        next(iter(find(objects, "ConfigMap", "pulse-grafana-dashboards")["data"].values()))
+    )
+    mounts = {m["name"]: m["mountPath"] for m in grafana["volumeMounts"]}
+    assert providers["providers"][0]["options"]["path"] == mounts["dashboards"]
+
+
+def test_helm_test_checks_health_and_prometheus() -> None:
+    pod = find(render(), "Pod", "pulse-test")
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    check = pod["spec"]["containers"][0]
+    script = check["command"][2]
+    assert "HealthStub" in script
+    assert "/api/v1/query" in script
+    compile(script, "helm-test", "exec")
+    env = env_of(check)
+    assert env["PROMETHEUS_URL"] == f"http://pulse-prometheus.{NAMESPACE}.svc:9090"
+    assert env["PULSE_TARGET"] == f"pulse.{NAMESPACE}.svc:50051"
+    alone = find(render("-f", str(CHART / "ci/pulse-only-values.yaml")), "Pod", "pulse-test")
+    assert env_of(alone["spec"]["containers"][0])["PROMETHEUS_URL"] == ""
