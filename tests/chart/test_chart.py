@@ -13,6 +13,7 @@ import importlib.util
 import json
 import math
 import re
+import shutil
 import subprocess
 import tomllib
 from functools import cache
@@ -45,8 +46,8 @@ def _helm() -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
-def _template(*args: str) -> subprocess.CompletedProcess[str]:
-    release = ("pulse", str(CHART), "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION)
+def _template(*args: str, chart: Path = CHART) -> subprocess.CompletedProcess[str]:
+    release = ("pulse", str(chart), "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION)
     return subprocess.run(
         [_helm(), "template", *release, *args],
         capture_output=True,
@@ -704,6 +705,33 @@ def test_grafana_reads_the_provisioning_and_its_password_from_files() -> None:
     )
     mounts = {m["name"]: m["mountPath"] for m in grafana["volumeMounts"]}
     assert providers["providers"][0]["options"]["path"] == mounts["dashboards"]
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.stem)
+def test_notes_give_the_next_commands(scenario: Path, tmp_path: Path) -> None:
+    # `helm template` never renders NOTES.txt: render a copy of the chart with the notes wrapped
+    # in a template of their own.
+    chart = tmp_path / "pulse"
+    shutil.copytree(CHART, chart)
+    notes = (chart / "templates/NOTES.txt").read_text()
+    (chart / "templates/NOTES.txt").unlink()
+    (chart / "templates/_notes.tpl").write_text(
+        '{{- define "notes.check" -}}\n' + notes + "{{- end }}\n"
+    )
+    (chart / "templates/notes-check.yaml").write_text(
+        'notes: {{ include "notes.check" . | toJson }}\n'
+    )
+    result = _template(
+        "-f", str(scenario), "--show-only", "templates/notes-check.yaml", chart=chart
+    )
+    assert result.returncode == 0, result.stderr
+    text = yaml.safe_load(result.stdout)["notes"]
+    assert f"helm test pulse -n {NAMESPACE}" in text
+    assert f"kubectl -n {NAMESPACE} port-forward svc/pulse 50051:50051 9464:9464" in text
+    # Every bundled UI or API a person opens (the collector has none).
+    for obj in render("-f", str(scenario)):
+        if obj["kind"] == "Service" and obj["metadata"]["name"] not in ("pulse", "pulse-collector"):
+            assert f"port-forward svc/{obj['metadata']['name']} " in text
 
 
 def test_helm_test_checks_health_and_prometheus() -> None:
