@@ -25,8 +25,8 @@ TEST_CHECKS += chart-check
 chart-sync: ## copy the collector config, rules, Alertmanager files and dashboards into the chart
 	$(PYTHON) deploy/helm/sync.py
 
-chart-check: ## chart files in sync, helm lint, kubeconform (oldest/newest Kubernetes), hadolint, checkov
-	@time deploy/helm/check.sh
+chart-check: $(STAMP) ## chart files in sync, helm lint, kubeconform (oldest/newest Kubernetes), backend configs, hadolint, checkov
+	@time PYTHON=$(PY) deploy/helm/check.sh
 
 image: ## build the Pulse image from service/Dockerfile, tagged pulse:<pyproject version>
 	$(CONTAINER_ENGINE) build -f service/Dockerfile -t $(IMAGE) .

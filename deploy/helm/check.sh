@@ -6,8 +6,12 @@
 #   2. helm lint --strict with each scenario of pulse/ci/
 #   3. helm template of each scenario for the oldest and newest supported Kubernetes, validated
 #      by kubeconform -strict against offline schemas (the kubernetes-validate wheel)
-#   4. hadolint of service/Dockerfile
-#   5. checkov of the rendered manifests and of the Dockerfile (skips: deploy/helm/checkov.yaml)
+#   4. the chart's own Prometheus, Loki and Jaeger configs, as rendered, accepted by the pinned
+#      binaries (promtool check config, loki -verify-config, jaeger validate)
+#   5. hadolint of service/Dockerfile
+#   6. checkov of the rendered manifests and of the Dockerfile (skips: deploy/helm/checkov.yaml)
+#
+# PYTHON must have PyYAML (make passes the project's venv).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -57,6 +61,29 @@ for version in "${KUBE_VERSIONS[@]}"; do
     -schema-location "$SCHEMAS/{{ .NormalizedKubernetesVersion }}-local{{ .StrictSuffix }}/{{ .ResourceKind }}{{ .KindSuffix }}.json" \
     "$OUT/$version"
 done
+
+step "rendered backend configs: promtool, loki -verify-config, jaeger validate"
+mkdir -p "$OUT/configs"
+"$PYTHON" - "$OUT/${KUBE_VERSIONS[-1]}/defaults.yaml" "$OUT/configs" <<'PY'
+import sys
+from pathlib import Path
+
+import yaml
+
+wanted = {"pulse-prometheus": "prometheus.yml", "pulse-loki": "loki.yaml", "pulse-jaeger": "config.yaml"}
+out = Path(sys.argv[2])
+for doc in yaml.safe_load_all(Path(sys.argv[1]).read_text()):
+    if doc and doc["kind"] == "ConfigMap" and doc["metadata"]["name"] in wanted:
+        key = wanted.pop(doc["metadata"]["name"])
+        (out / key).write_text(doc["data"][key])
+if wanted:
+    sys.exit(f"rendered chart lacks ConfigMaps {sorted(wanted)}")
+PY
+"$(deploy/local/build.sh path promtool)" check config --syntax-only "$OUT/configs/prometheus.yml"
+"$(deploy/local/build.sh path loki)" -config.file="$OUT/configs/loki.yaml" -verify-config \
+  -log.level=warn && echo "loki: config valid"
+"$(deploy/local/build.sh path jaeger)" validate --config "$OUT/configs/config.yaml" 2>/dev/null \
+  && echo "jaeger: config valid"
 
 step "hadolint service/Dockerfile"
 "$HADOLINT" service/Dockerfile && echo "hadolint: clean"
