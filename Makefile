@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 PROTO_DIR := service/proto
 PROTOS := $(wildcard $(PROTO_DIR)/pulse/v1/*.proto)
 
-.PHONY: help install proto proto-check lint test test-fast serve loadgen run bench clean
+.PHONY: help install proto proto-check lint test test-fast serve loadgen run bench verify clean
 
 # Areas bring their own targets: the local stack, alerts, dashboards, the Helm chart. Each adds
 # the checks `make test` must run to TEST_CHECKS.
@@ -60,6 +60,9 @@ run: $(STAMP) stack ## the local stack, Pulse and the load generator in the fore
 
 bench: $(STAMP) ## benchmarks: figures as ratios against a baseline measured in the same run
 	$(PY) -m bench
+
+verify: $(STAMP) ## pulse doctor: the deployed release checked end to end (after make deploy)
+	$(PULSE) doctor --namespace $(CHART_NAMESPACE) --release $(CHART_RELEASE)
 
 clean: ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache

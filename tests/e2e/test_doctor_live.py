@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import LivePulse, eventually
@@ -32,7 +33,10 @@ def _addresses(stack: Stack, pulse: LivePulse) -> dict[str, str]:
 
 
 def test_doctor_passes_on_a_healthy_stack(stack: Stack, pulse_live: LivePulse) -> None:
-    args = [part for pair in _addresses(stack, pulse_live).items() for part in pair]
+    args = [
+        "--no-kubernetes",
+        *(part for pair in _addresses(stack, pulse_live).items() for part in pair),
+    ]
 
     def healthy() -> str | None:
         result = _doctor(*args)
@@ -45,7 +49,7 @@ def test_doctor_passes_on_a_healthy_stack(stack: Stack, pulse_live: LivePulse) -
 
 def test_doctor_names_the_dead_backend_and_its_fix(stack: Stack, pulse_live: LivePulse) -> None:
     addresses = _addresses(stack, pulse_live) | {"--loki": "http://127.0.0.1:9"}
-    result = _doctor(*[part for pair in addresses.items() for part in pair])
+    result = _doctor("--no-kubernetes", *[part for pair in addresses.items() for part in pair])
     assert result.returncode == 1
     failed = [line for line in result.stdout.splitlines() if line.startswith("[FAIL]")]
     assert failed == [
@@ -56,6 +60,13 @@ def test_doctor_names_the_dead_backend_and_its_fix(stack: Stack, pulse_live: Liv
 
 
 def test_doctor_refuses_a_partial_address_list() -> None:
-    result = _doctor("--loki", "http://127.0.0.1:3100")
+    result = _doctor("--no-kubernetes", "--loki", "http://127.0.0.1:3100")
     assert result.returncode == 2
     assert "missing ['--pulse-admin', '--prometheus', '--jaeger']" in result.stderr
+
+
+def test_doctor_without_a_cluster_says_how_to_reach_one(tmp_path: Path) -> None:
+    result = _doctor("--kubeconfig", str(tmp_path / "missing"))
+    assert result.returncode == 1
+    assert "[FAIL] Kubernetes API reachable" in result.stdout
+    assert "fix: pass --kubeconfig/--context, or --in-cluster inside a pod" in result.stdout

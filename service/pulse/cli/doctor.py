@@ -10,8 +10,13 @@ __all__ = ["add_parsers"]
 
 DESCRIPTION = """Check a Pulse deployment end to end: every workload of the Helm release rolled
 out and ready, Pulse serving, the collector exporting without failures, and Pulse's traces,
-metrics and logs present in Jaeger, Prometheus and Loki. With --prometheus/--loki/--jaeger/
---pulse-admin it checks those addresses directly (the local stack) and skips Kubernetes."""
+metrics and logs present in Jaeger, Prometheus and Loki. Backends are found by the release's
+labels and reached through the API server's service proxy (or cluster DNS with --in-cluster);
+an address given on the command line wins, e.g. for a backend outside the cluster. With
+--no-kubernetes and every address, it checks a stack without Kubernetes (the local stack)."""
+
+ADDRESSES = {"pulse": "pulse-admin", "prometheus": "prometheus", "jaeger": "jaeger", "loki": "loki"}
+EXAMPLE_PORTS = {"pulse": 9464, "prometheus": 9090, "jaeger": 16686, "loki": 3100}
 
 
 def add_parsers(sub: Any) -> None:
@@ -26,14 +31,16 @@ def add_parsers(sub: Any) -> None:
     )
     cluster.add_argument("-n", "--namespace", default="pulse", help="namespace (default: pulse)")
     cluster.add_argument("--release", default="pulse", help="Helm release (default: pulse)")
-    direct = p.add_argument_group("direct addresses (no Kubernetes)")
-    for name, example in (
-        ("pulse-admin", "9464"),
-        ("prometheus", "9090"),
-        ("jaeger", "16686"),
-        ("loki", "3100"),
-    ):
-        direct.add_argument(f"--{name}", metavar="URL", help=f"e.g. http://localhost:{example}")
+    cluster.add_argument(
+        "--no-kubernetes",
+        action="store_true",
+        help="skip the cluster: check the backends at the addresses given (all four needed)",
+    )
+    addresses = p.add_argument_group("backend addresses (override what is found in the cluster)")
+    for component, flag in ADDRESSES.items():
+        addresses.add_argument(
+            f"--{flag}", metavar="URL", help=f"e.g. http://localhost:{EXAMPLE_PORTS[component]}"
+        )
     p.set_defaults(func=run)
 
 
@@ -41,30 +48,26 @@ def run(args: argparse.Namespace) -> int:
     from pulse.doctor.checks import DirectBackends, backend_checks
     from pulse.doctor.report import print_report
 
-    direct = {
-        "pulse": args.pulse_admin,
-        "prometheus": args.prometheus,
-        "jaeger": args.jaeger,
-        "loki": args.loki,
-    }
-    if any(direct.values()):
-        flags = {"pulse": "--pulse-admin"}
-        missing = [flags.get(k, f"--{k}") for k, v in direct.items() if not v]
+    given = {c: getattr(args, flag.replace("-", "_")) for c, flag in ADDRESSES.items()}
+    given = {c: url for c, url in given.items() if url}
+    if args.no_kubernetes:
+        missing = [f"--{flag}" for c, flag in ADDRESSES.items() if c not in given]
         if missing:
             print(
-                f"pulse doctor: direct mode needs every address; missing {missing}", file=sys.stderr
+                f"pulse doctor: --no-kubernetes needs every address; missing {missing}",
+                file=sys.stderr,
             )
             return 2
-        checks = backend_checks(DirectBackends(direct))
+        checks = backend_checks(DirectBackends(given))
     else:
-        checks = _cluster_checks(args)
+        checks = _cluster_checks(args, DirectBackends(given))
     return 0 if print_report(checks, sys.stdout) else 1
 
 
-def _cluster_checks(args: argparse.Namespace) -> list[Any]:
+def _cluster_checks(args: argparse.Namespace, given: Any) -> list[Any]:
     from kubernetes.config.config_exception import ConfigException
 
-    from pulse.doctor.checks import Check, backend_checks
+    from pulse.doctor.checks import Check, LayeredBackends, backend_checks
     from pulse.doctor.kube import ServiceProxyBackends, connect, dns_backends, workload_checks
 
     try:
@@ -94,4 +97,4 @@ def _cluster_checks(args: argparse.Namespace) -> list[Any]:
         if args.in_cluster
         else ServiceProxyBackends(api, args.namespace, args.release)
     )
-    return checks + backend_checks(backends)
+    return checks + backend_checks(LayeredBackends(given, backends))

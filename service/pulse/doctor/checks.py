@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["Backends", "Check", "DirectBackends", "backend_checks"]
+__all__ = ["Backends", "Check", "DirectBackends", "LayeredBackends", "backend_checks"]
 
 COMPONENTS = ("pulse", "prometheus", "jaeger", "loki")
 
@@ -51,6 +51,22 @@ class DirectBackends:
             url += "?" + urllib.parse.urlencode(params)
         with urllib.request.urlopen(url, timeout=self.timeout_s) as response:
             return response.read()
+
+
+class LayeredBackends:
+    """Addresses given on the command line first, then the ones found in the cluster."""
+
+    def __init__(self, given: DirectBackends, found: Backends) -> None:
+        self.given, self.found = given, found
+
+    def _pick(self, component: str) -> Backends:
+        return self.given if component in self.given.urls else self.found
+
+    def where(self, component: str) -> str:
+        return self._pick(component).where(component)
+
+    def get(self, component: str, path: str, params: dict[str, Any] | None = None) -> bytes:
+        return self._pick(component).get(component, path, params)
 
 
 def _json(backends: Backends, component: str, path: str, **params: Any) -> Any:
