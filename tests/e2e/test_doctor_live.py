@@ -70,3 +70,28 @@ def test_doctor_without_a_cluster_says_how_to_reach_one(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "[FAIL] Kubernetes API reachable" in result.stdout
     assert "fix: pass --kubeconfig/--context, or --in-cluster inside a pod" in result.stdout
+
+
+def test_doctor_leaves_out_a_skipped_backend(stack: Stack, pulse_live: LivePulse) -> None:
+    addresses = _addresses(stack, pulse_live)
+    del addresses["--loki"]
+    args = ["--no-kubernetes", "--skip", "loki", *(p for pair in addresses.items() for p in pair)]
+
+    def healthy() -> str | None:
+        result = _doctor(*args)
+        return result.stdout if result.returncode == 0 else None
+
+    out = eventually(healthy, "pulse doctor passing without Loki", timeout_s=180, every_s=5)
+    assert out.count("[ok  ]") == 4
+    assert "Loki" not in out
+
+
+def test_doctor_waits_for_a_failing_check_then_reports_it(
+    stack: Stack, pulse_live: LivePulse
+) -> None:
+    addresses = _addresses(stack, pulse_live) | {"--jaeger": "http://127.0.0.1:9"}
+    args = [p for pair in addresses.items() for p in pair]
+    result = _doctor("--no-kubernetes", "--wait", "1", *args)
+    assert result.returncode == 1
+    assert "waiting: 1 checks failing (Pulse's traces are in Jaeger)" in result.stderr
+    assert "[FAIL] Pulse's traces are in Jaeger" in result.stdout

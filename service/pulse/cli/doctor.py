@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from typing import Any
 
 __all__ = ["add_parsers"]
@@ -36,6 +37,22 @@ def add_parsers(sub: Any) -> None:
         action="store_true",
         help="skip the cluster: check the backends at the addresses given (all four needed)",
     )
+    p.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        choices=["prometheus", "jaeger", "loki"],
+        help="leave out the checks that need this backend (repeatable), e.g. when it is not "
+        "deployed",
+    )
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="repeat the checks until they all pass or SECONDS have gone (a fresh install needs "
+        "a minute or two before telemetry arrives)",
+    )
     addresses = p.add_argument_group("backend addresses (override what is found in the cluster)")
     for component, flag in ADDRESSES.items():
         addresses.add_argument(
@@ -45,23 +62,39 @@ def add_parsers(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pulse.doctor.checks import DirectBackends, backend_checks
     from pulse.doctor.report import print_report
+
+    deadline = time.monotonic() + args.wait
+    while True:
+        checks = _checks(args)
+        if isinstance(checks, int):
+            return checks
+        failing = [c.name for c in checks if not c.ok]
+        if not failing or time.monotonic() >= deadline:
+            break
+        print(f"waiting: {len(failing)} checks failing ({', '.join(failing)})", file=sys.stderr)
+        time.sleep(min(10.0, max(0.0, deadline - time.monotonic())))
+    return 0 if print_report(checks, sys.stdout) else 1
+
+
+def _checks(args: argparse.Namespace) -> list[Any] | int:
+    """The checklist, or an exit status when the arguments cannot make one."""
+    from pulse.doctor.checks import DirectBackends, backend_checks
 
     given = {c: getattr(args, flag.replace("-", "_")) for c, flag in ADDRESSES.items()}
     given = {c: url for c, url in given.items() if url}
     if args.no_kubernetes:
-        missing = [f"--{flag}" for c, flag in ADDRESSES.items() if c not in given]
+        missing = [
+            f"--{flag}" for c, flag in ADDRESSES.items() if c not in given and c not in args.skip
+        ]
         if missing:
             print(
                 f"pulse doctor: --no-kubernetes needs every address; missing {missing}",
                 file=sys.stderr,
             )
             return 2
-        checks = backend_checks(DirectBackends(given))
-    else:
-        checks = _cluster_checks(args, DirectBackends(given))
-    return 0 if print_report(checks, sys.stdout) else 1
+        return backend_checks(DirectBackends(given), frozenset(args.skip))
+    return _cluster_checks(args, DirectBackends(given))
 
 
 def _cluster_checks(args: argparse.Namespace, given: Any) -> list[Any]:
@@ -97,4 +130,4 @@ def _cluster_checks(args: argparse.Namespace, given: Any) -> list[Any]:
         if args.in_cluster
         else ServiceProxyBackends(api, args.namespace, args.release)
     )
-    return checks + backend_checks(LayeredBackends(given, backends))
+    return checks + backend_checks(LayeredBackends(given, backends), frozenset(args.skip))
