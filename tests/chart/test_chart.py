@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
+from pulse.cli.main import build_parser
 from pulse.config import GrpcSettings, Settings, load
 
 REPO = Path(__file__).resolve().parents[2]
@@ -296,7 +297,7 @@ def test_collector_switched_off_sends_pulse_to_the_external_collector() -> None:
 def test_pulse_alone_without_a_collector_turns_its_telemetry_off() -> None:
     args = [a for b in (*BACKENDS, "loadgen") for a in ("--set", f"{b}.enabled=false")]
     objects = render(*args)
-    assert {component(o) for o in objects} == {"server", "test"}
+    assert {component(o) for o in objects} == {"server", "test", "doctor"}
     config = yaml.safe_load(find(objects, "ConfigMap", "pulse")["data"]["pulse.yaml"])
     assert config["telemetry"]["enabled"] is False
     assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in env_of(container(objects, "pulse"))
@@ -512,7 +513,7 @@ def test_every_container_is_locked_down(scenario: Path) -> None:
         assert pod["runAsUser"] >= 10000, name
         assert pod["seccompProfile"] == {"type": "RuntimeDefault"}, name
         assert spec["automountServiceAccountToken"] is (
-            obj["metadata"]["name"] == "pulse-collector"
+            obj["metadata"]["name"] in {"pulse-collector", "pulse-doctor"}
         ), name
         for c in spec.get("initContainers", []) + spec["containers"]:
             sc = c["securityContext"]
@@ -747,3 +748,102 @@ def test_helm_test_checks_health_and_prometheus() -> None:
     assert env["PULSE_TARGET"] == f"pulse.{NAMESPACE}.svc:50051"
     alone = find(render("-f", str(CHART / "ci/pulse-only-values.yaml")), "Pod", "pulse-test")
     assert env_of(alone["spec"]["containers"][0])["PROMETHEUS_URL"] == ""
+
+
+def _doctor_args(*flags: str) -> Any:
+    """The doctor pod's arguments as the real `pulse` command line parses them."""
+    pod = find(render(*flags), "Pod", "pulse-doctor")
+    container = pod["spec"]["containers"][0]
+    assert "command" not in container, "the image's entrypoint is `pulse`"
+    return build_parser().parse_args(container["args"])
+
+
+def test_helm_test_runs_the_doctor_with_a_read_only_service_account() -> None:
+    objects = render()
+    doctor = {
+        kind: find(objects, kind, "pulse-doctor")
+        for kind in ("ServiceAccount", "Role", "RoleBinding", "Pod")
+    }
+    for kind, obj in doctor.items():
+        assert obj["metadata"]["annotations"]["helm.sh/hook"] == "test", kind
+    hook_weight = doctor["Role"]["metadata"]["annotations"]["helm.sh/hook-weight"]
+    assert int(hook_weight) < 0, "RBAC must exist before the pod starts"
+    assert doctor["Role"]["rules"] == [
+        {
+            "apiGroups": ["apps"],
+            "resources": ["deployments", "statefulsets"],
+            "verbs": ["get", "list"],
+        },
+        {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list"]},
+    ]
+    binding = doctor["RoleBinding"]
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": "pulse-doctor",
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "pulse-doctor", "namespace": NAMESPACE}
+    ]
+    assert doctor["Pod"]["spec"]["serviceAccountName"] == "pulse-doctor"
+    assert not any(
+        o["kind"] == "ClusterRoleBinding" and "doctor" in o["metadata"]["name"] for o in objects
+    )
+    args = _doctor_args()
+    assert (args.command, args.in_cluster, args.namespace, args.release) == (
+        "doctor",
+        True,
+        NAMESPACE,
+        "pulse",
+    )
+    assert args.wait == _values()["tests"]["telemetryTimeoutSeconds"]
+    # Bundled backends are found in the cluster by their labels.
+    assert (args.skip, args.prometheus, args.jaeger, args.loki) == ([], None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "skip", "urls"),
+    [
+        (
+            "external-backends",
+            [],
+            {
+                "prometheus": "http://prometheus-operated.monitoring.svc:9090",
+                "jaeger": "http://jaeger-query.tracing.svc:16686",
+                "loki": "http://loki-gateway.logging.svc:80",
+            },
+        ),
+        (
+            "operator",
+            [],
+            {"prometheus": "http://kube-prometheus-stack-prometheus.monitoring.svc:9090"},
+        ),
+        ("pulse-only", ["prometheus", "jaeger", "loki"], {}),
+    ],
+)
+def test_the_doctor_reads_external_backends_and_skips_unknown_ones(
+    scenario: str, skip: list[str], urls: dict[str, str]
+) -> None:
+    args = _doctor_args("-f", str(CHART / f"ci/{scenario}-values.yaml"))
+    assert args.skip == skip
+    assert {
+        b: getattr(args, b) for b in ("prometheus", "jaeger", "loki") if getattr(args, b)
+    } == urls
+
+
+def test_a_trace_backend_without_a_query_url_is_skipped_by_the_doctor() -> None:
+    args = _doctor_args(
+        "--set",
+        "jaeger.enabled=false",
+        "--set",
+        "jaeger.external.otlpEndpoint=tempo.tracing:4317",
+        "--set",
+        "grafana.enabled=false",
+    )
+    assert args.skip == ["jaeger"]
+
+
+def test_the_doctor_test_can_be_turned_off() -> None:
+    objects = render("--set", "tests.doctor.enabled=false")
+    assert not [o for o in objects if o["metadata"]["name"] == "pulse-doctor"]
+    assert find(objects, "Pod", "pulse-test")

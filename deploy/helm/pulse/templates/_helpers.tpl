@@ -276,3 +276,25 @@ readinessProbe:
   periodSeconds: 10
   timeoutSeconds: 5
 {{- end }}
+
+{{/*
+`pulse doctor` arguments for the backends: a bundled backend is found in the cluster, an external
+one is given by URL, one the doctor cannot read is skipped. Without the bundled collector Pulse's
+telemetry goes somewhere the chart does not know, so every telemetry check is skipped.
+*/}}
+{{- define "pulse.doctorBackendArgs" -}}
+{{- $external := dict
+  "prometheus" .Values.prometheus.external.url
+  "jaeger" .Values.jaeger.external.queryUrl
+  "loki" .Values.loki.external.url }}
+{{- range $backend := list "prometheus" "jaeger" "loki" }}
+{{- if not $.Values.collector.enabled }}
+- --skip={{ $backend }}
+{{- else if (index $.Values $backend).enabled }}
+{{- else if index $external $backend }}
+- --{{ $backend }}={{ index $external $backend | trimSuffix "/" }}
+{{- else }}
+- --skip={{ $backend }}
+{{- end }}
+{{- end }}
+{{- end }}
