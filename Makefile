@@ -12,10 +12,10 @@ PROTOS := $(wildcard $(PROTO_DIR)/pulse/v1/*.proto)
 
 .PHONY: help install proto proto-check lint test test-fast serve loadgen run bench verify clean
 
-# Areas bring their own targets: the local stack, alerts, dashboards, the Helm chart. Each adds
+# Areas bring their own targets: the local stack, the local control plane, alerts, dashboards, the Helm chart. Each adds
 # the checks `make test` must run to TEST_CHECKS.
 TEST_CHECKS :=
--include deploy/local/stack.mk alerts/alerts.mk dashboards/dashboards.mk deploy/helm/chart.mk
+-include deploy/local/stack.mk deploy/local/cluster.mk alerts/alerts.mk dashboards/dashboards.mk deploy/helm/chart.mk
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'

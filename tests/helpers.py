@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from pulse.telemetry import Telemetry
 
-__all__ = ["metric_points", "metric_total"]
+__all__ = ["eventually", "metric_points", "metric_total"]
 
 
 def metric_points(telemetry: Telemetry, name: str) -> list[tuple[dict[str, Any], Any]]:
@@ -35,3 +37,21 @@ def metric_total(telemetry: Telemetry, name: str, **attributes: Any) -> float:
         if all(attrs.get(k) == v for k, v in attributes.items()):
             total += value if isinstance(value, int | float) else value.count
     return total
+
+
+def eventually(
+    check: Callable[[], Any], what: str, timeout_s: float = 120, every_s: float = 2
+) -> Any:
+    """Poll ``check`` until it returns something truthy; fail naming ``what``."""
+    deadline = time.monotonic() + timeout_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except Exception as error:
+            last = error
+        else:
+            if last:
+                return last
+        time.sleep(every_s)
+    raise AssertionError(f"{what}: not seen within {timeout_s:.0f}s (last: {last!r})")

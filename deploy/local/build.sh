@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds the pinned upstream binaries of the local stack from their Go modules, once.
 #
-#   build.sh [all|NAME...]   build what is missing (names: promtool prometheus alertmanager amtool
-#                            helm kubeconform otelcol loki jaeger)
+#   build.sh [all|cluster|NAME...]   build what is missing: all = the local stack and the chart
+#                            checks (promtool prometheus alertmanager amtool helm kubeconform otelcol
+#                            loki jaeger); cluster = the local control plane (etcd kube-apiserver
+#                            kube-controller-manager kube-scheduler kwok)
 #   build.sh path NAME       print the binary's path, building it first when missing
 #
 # Binaries land in ${PULSE_TOOLS_DIR:-~/.cache/pulse/tools}/<name>-<version>/ and are reused.
@@ -15,6 +17,7 @@ source "$HERE/versions.env"
 TOOLS="${PULSE_TOOLS_DIR:-$HOME/.cache/pulse/tools}"
 export GOFLAGS="-buildvcs=false -trimpath" GOTOOLCHAIN="${GOTOOLCHAIN:-local}" CGO_ENABLED=0
 ALL=(promtool prometheus alertmanager amtool helm kubeconform otelcol loki jaeger)
+CLUSTER=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 
 version_of() {
   case "$1" in
@@ -25,7 +28,10 @@ version_of() {
     otelcol) echo "$OTELCOL_VERSION" ;;
     loki) echo "$LOKI_VERSION" ;;
     jaeger) echo "$JAEGER_MODULE_VERSION" ;;
-    *) echo "unknown tool '$1'; known: ${ALL[*]}" >&2; return 2 ;;
+    etcd) echo "$ETCD_VERSION" ;;
+    kube-apiserver|kube-controller-manager|kube-scheduler) echo "$KUBERNETES_VERSION" ;;
+    kwok) echo "$KWOK_VERSION" ;;
+    *) echo "unknown tool '$1'; known: ${ALL[*]} ${CLUSTER[*]}" >&2; return 2 ;;
   esac
 }
 
@@ -57,10 +63,26 @@ build_otelcol() {
   rm -rf "$work"
 }
 
-build_wrapped() {  # name package: wrapper modules carry upstream's replace lines
-  local dir="$1" name="$2" pkg="$3"
-  (cd "$HERE/tools/$name" && GONOSUMDB="${GONOSUMDB:-go.opentelemetry.io,github.com/open-telemetry}" \
-    go build -mod=mod -ldflags="-s -w" -o "$dir/$name" "$pkg")
+build_wrapped() {  # dir name package [module]: wrapper modules carry upstream's replace lines
+  local dir="$1" name="$2" pkg="$3" module="${4:-$2}"
+  (cd "$HERE/tools/$module" && GONOSUMDB="${GONOSUMDB:-go.opentelemetry.io,github.com/open-telemetry}" \
+    go build -mod=mod -ldflags="-s -w ${EXTRA_LDFLAGS:-}" -o "$dir/$name" "$pkg")
+}
+
+wrapper_pins() {  # module path version: the wrapper's go.mod must require the pinned version
+  grep -q "^require $2 v$3\$" "$HERE/tools/$1/go.mod" || {
+    echo "deploy/local/tools/$1/go.mod does not require $2 v$3 (versions.env)" >&2; return 1; }
+}
+
+kwok_stages() {  # dir version: kwok's "fast" stage set (what kwokctl installs), one file
+  local src
+  src="$(go mod download -json "sigs.k8s.io/kwok@v$2" | sed -nE 's/^\t"Dir": "(.*)",$/\1/p')"
+  for stage in node/fast node/heartbeat-with-lease pod/fast; do
+    for file in "$src/kustomize/stage/$stage"/*.yaml; do
+      [[ "$(basename "$file")" == kustomization.yaml ]] && continue
+      echo "---"; cat "$file"
+    done
+  done > "$1/stages.yaml"
 }
 
 build_one() {
@@ -84,6 +106,20 @@ build_one() {
     otelcol) build_otelcol "$dir" ;;
     loki) build_wrapped "$dir" loki github.com/grafana/loki/v3/cmd/loki ;;
     jaeger) build_wrapped "$dir" jaeger github.com/jaegertracing/jaeger/cmd/jaeger ;;
+    etcd)
+      wrapper_pins etcd go.etcd.io/etcd/server/v3 "$version"
+      build_wrapped "$dir" etcd pulse.local/tools/etcd ;;
+    kube-apiserver|kube-controller-manager|kube-scheduler)
+      wrapper_pins kubernetes k8s.io/kubernetes "$version"
+      # The version the binaries report (and helm checks against kubeVersion) is stamped at link time.
+      EXTRA_LDFLAGS="-X k8s.io/component-base/version.gitVersion=v$version \
+        -X k8s.io/component-base/version.gitMajor=${version%%.*} \
+        -X k8s.io/component-base/version.gitMinor=$(cut -d. -f2 <<< "$version") \
+        -X k8s.io/component-base/version.gitTreeState=clean" \
+        build_wrapped "$dir" "$name" "k8s.io/kubernetes/cmd/$name" kubernetes ;;
+    kwok)
+      go_install "$dir" "sigs.k8s.io/kwok/cmd/kwok@v$version" -ldflags="-s -w"
+      kwok_stages "$dir" "$version" ;;
   esac
   [[ -x "$dir/$name" ]] || { echo "build of $name produced no binary" >&2; return 1; }
   echo "built $name $version in $(( $(date +%s) - start ))s -> $dir/$name" >&2
@@ -97,6 +133,7 @@ main() {
   fi
   local names=("$@")
   [[ ${#names[@]} -eq 0 || "${names[0]}" == all ]] && names=("${ALL[@]}")
+  [[ "${names[0]}" == cluster ]] && names=("${CLUSTER[@]}")
   for name in "${names[@]}"; do build_one "$name"; done
 }
 

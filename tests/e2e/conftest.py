@@ -14,7 +14,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "deploy" / "local"))
 
 from stack import Stack  # noqa: E402
+
+from helpers import eventually  # noqa: E402  (re-exported for the e2e tests)
 
 # Tests run on ports of their own so a developer's running stack does not clash.
 PORT_OFFSET = "20000"
@@ -46,24 +48,6 @@ def http_json(
     with urllib.request.urlopen(request, timeout=timeout) as response:
         raw = response.read()
     return json.loads(raw) if raw else None
-
-
-def eventually(
-    check: Callable[[], Any], what: str, timeout_s: float = 120, every_s: float = 2
-) -> Any:
-    """Poll ``check`` until it returns something truthy; fail naming ``what``."""
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except Exception as error:
-            last = error
-        else:
-            if last:
-                return last
-        time.sleep(every_s)
-    raise AssertionError(f"{what}: not seen within {timeout_s:.0f}s (last: {last!r})")
 
 
 def _free_port() -> int:

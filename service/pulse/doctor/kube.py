@@ -33,15 +33,25 @@ def _selector(release: str, component: str | None = None) -> str:
 
 
 def rollout_check(kind: str, workload: Any, namespace: str) -> Check:
-    """Whether a Deployment or StatefulSet has rolled out its current spec and is ready."""
+    """Whether a Deployment or StatefulSet has rolled out its current spec and is ready, by the
+    rules of `kubectl rollout status`: the spec observed, every replica updated, no old replica
+    left, every replica ready; a stalled rollout says so."""
     name = workload.metadata.name
     desired = workload.spec.replicas if workload.spec.replicas is not None else 1
     status = workload.status
+    updated = status.updated_replicas or 0
     problems = []
     if (status.observed_generation or 0) < (workload.metadata.generation or 0):
         problems.append("the controller has not seen the latest spec")
-    if (status.updated_replicas or 0) < desired:
-        problems.append(f"{status.updated_replicas or 0}/{desired} replicas updated")
+    if any(
+        c.type == "Progressing" and c.reason == "ProgressDeadlineExceeded"
+        for c in status.conditions or []
+    ):
+        problems.append("the rollout exceeded its progress deadline")
+    if updated < desired:
+        problems.append(f"{updated}/{desired} replicas updated")
+    if (status.replicas or 0) > updated:
+        problems.append(f"{status.replicas - updated} old replicas still running")
     if (status.ready_replicas or 0) < desired:
         problems.append(f"{status.ready_replicas or 0}/{desired} replicas ready")
     title = f"{kind} {name} rolled out and ready"
@@ -111,21 +121,21 @@ class ServiceProxyBackends:
 
     def get(self, component: str, path: str, params: dict[str, Any] | None = None) -> bytes:
         name, port = self._resolve(component)
+        method, url, headers, _, _ = self.api.param_serialize(
+            "GET",
+            f"/api/v1/namespaces/{self.namespace}/services/{name}:{port}/proxy{path}",
+            query_params=list((params or {}).items()),
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
         try:
-            response = self.api.call_api(
-                f"/api/v1/namespaces/{self.namespace}/services/{name}:{port}/proxy{path}",
-                "GET",
-                query_params=list((params or {}).items()),
-                header_params={"Accept": "application/json"},
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _return_http_data_only=True,
-            )
-        except ApiException as error:
-            raise ConnectionError(f"API server proxy: {error.status} {error.reason}") from error
-        except urllib3.exceptions.HTTPError as error:
+            response = self.api.call_api(method, url, header_params=headers, _request_timeout=15)
+        except (ApiException, urllib3.exceptions.HTTPError) as error:
             raise ConnectionError(f"API server unreachable: {error}") from error
-        return response.data
+        if not 200 <= response.status < 300:
+            body = (response.read() or b"").decode(errors="replace").strip()
+            raise ConnectionError(f"API server proxy: {response.status} {body[:200]}")
+        return response.read()
 
 
 def dns_backends(api: client.ApiClient, namespace: str, release: str) -> DirectBackends:
