@@ -28,7 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stack import REPO, StackError, _alive, _tool
+from processes import Processes, StartupError, tool
+
+REPO = Path(__file__).resolve().parents[2]
 
 PORTS = {
     "etcd": 23790,
@@ -106,7 +108,7 @@ def _scheduler(c: Cluster) -> list[str]:
 
 
 def _kwok(c: Cluster) -> list[str]:
-    stages = Path(_tool("kwok")).parent / "stages.yaml"  # written by build.sh next to kwok
+    stages = Path(tool("kwok")).parent / "stages.yaml"  # written by build.sh next to kwok
     return [
         f"--kubeconfig={c.kubeconfig}",
         f"--config={stages}",
@@ -144,6 +146,7 @@ class Cluster:
         self.ports = {k: v + offset for k, v in PORTS.items()}
         self.server = f"https://127.0.0.1:{self.ports['apiserver']}"
         self.kubeconfig = self.dir / "admin.kubeconfig"
+        self.processes = Processes(self.dir)
 
     @property
     def ca_file(self) -> Path:
@@ -224,37 +227,6 @@ class Cluster:
 
     # Processes ------------------------------------------------------------------------------
 
-    def _pid_file(self, name: str) -> Path:
-        return self.dir / "run" / f"{name}.pid"
-
-    def log_file(self, name: str) -> Path:
-        return self.dir / "logs" / f"{name}.log"
-
-    def pid(self, name: str) -> int | None:
-        try:
-            pid = int(self._pid_file(name).read_text())
-        except (OSError, ValueError):
-            return None
-        return pid if _alive(pid) else None
-
-    def start(self, name: str) -> None:
-        if self.pid(name) is not None:
-            return
-        component = COMPONENTS[name]
-        binary = _tool(component.tool)
-        for sub in ("run", "logs"):
-            (self.dir / sub).mkdir(parents=True, exist_ok=True)
-        with self.log_file(name).open("ab") as log:
-            process = subprocess.Popen(
-                [binary, *component.args(self)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                cwd=self.dir,
-                start_new_session=True,
-            )
-        self._pid_file(name).write_text(str(process.pid))
-
     def healthy(self, name: str) -> bool:
         url = COMPONENTS[name].health(self)
         try:
@@ -264,30 +236,10 @@ class Cluster:
         except (urllib.error.URLError, OSError, ValueError, ssl.SSLError):
             return False
 
-    def wait(
-        self, name: str, ready: Callable[[], bool], timeout_s: float = READY_TIMEOUT_S
-    ) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if name in COMPONENTS and self.pid(name) is None:
-                raise StackError(name, "exited during start-up", self._tail(name))
-            if ready():
-                return
-            time.sleep(0.25)
-        raise StackError(name, f"not ready after {timeout_s:.0f}s", self._tail(name))
-
-    def stop(self, name: str, grace_s: float = 10.0) -> None:
-        pid = self.pid(name)
-        if pid is not None:
-            os.killpg(pid, 15)
-            deadline = time.monotonic() + grace_s
-            while time.monotonic() < deadline and self.pid(name) is not None:
-                time.sleep(0.1)
-            if self.pid(name) is not None:
-                os.killpg(pid, 9)
-                while self.pid(name) is not None:
-                    time.sleep(0.05)
-        self._pid_file(name).unlink(missing_ok=True)
+    def start(self, name: str) -> None:
+        if self.processes.pid(name) is None:
+            component = COMPONENTS[name]
+            self.processes.start(name, [tool(component.tool), *component.args(self)])
 
     def up(self, fresh: bool = False, progress: Callable[[str], None] = print) -> float:
         """Start the control plane and kwok, add the fake node; return the seconds it took."""
@@ -300,33 +252,27 @@ class Cluster:
             for name in ORDER:
                 progress(f"starting {name}…")
                 self.start(name)
-                self.wait(name, lambda n=name: self.healthy(n))
+                self.processes.wait(name, lambda n=name: self.healthy(n), READY_TIMEOUT_S)
                 progress(f"  {name} ready ({time.monotonic() - started:.1f}s)")
             self.add_node()
-            self.wait(f"node {NODE}", self.node_ready)
+            self.processes.wait(f"node {NODE}", self.node_ready, READY_TIMEOUT_S, process="kwok")
             progress(f"  node {NODE} Ready ({time.monotonic() - started:.1f}s)")
-        except StackError:
+        except StartupError:
             self.down()
             raise
         return time.monotonic() - started
 
     def down(self) -> None:
         for name in reversed(ORDER):
-            self.stop(name)
+            self.processes.stop(name)
 
     def status(self) -> dict[str, str]:
         result = {}
         for name in ORDER:
-            pid = self.pid(name)
+            pid = self.processes.pid(name)
             state = "healthy" if pid and self.healthy(name) else "not healthy"
             result[name] = f"running (pid {pid}, {state})" if pid else "stopped"
         return result
-
-    def _tail(self, name: str, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_file(name).read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
 
 
 def _unverified() -> ssl.SSLContext:
@@ -375,7 +321,7 @@ def main(argv: list[str]) -> int:
         else:
             print(__doc__, file=sys.stderr)
             return 2
-    except StackError as error:
+    except StartupError as error:
         print(f"cluster.py: {error}", file=sys.stderr)
         return 1
     return 0

@@ -16,9 +16,7 @@ import glob
 import os
 import re
 import shutil
-import signal
 import string
-import subprocess
 import sys
 import time
 import urllib.error
@@ -26,6 +24,8 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from processes import Processes, StartupError, tool
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -60,14 +60,6 @@ class Component:
     env: Callable[[Stack], dict[str, str]] = lambda s: {}
 
 
-def _tool(name: str) -> str:
-    """Path of a pinned upstream binary, built first when missing (with progress on stderr)."""
-    out = subprocess.run(
-        [str(HERE / "build.sh"), "path", name], check=True, stdout=subprocess.PIPE, text=True
-    )
-    return out.stdout.strip().splitlines()[-1]
-
-
 class Stack:
     def __init__(self, state_dir: Path | None = None, env: dict[str, str] | None = None) -> None:
         self.env = dict(os.environ if env is None else env)
@@ -82,6 +74,7 @@ class Stack:
             "ALERT_RULES_GLOB": str(REPO / "alerts" / "rules" / "*.yaml"),
         }
         self.components = {c.name: c for c in self._components()}
+        self.processes = Processes(self.dir)
 
     # URLs --------------------------------------------------------------------------------------
 
@@ -100,8 +93,16 @@ class Stack:
 
     @property
     def urls(self) -> dict[str, str]:
-        names = ("otlp_grpc", "otlp_http", "otelcol_health", "otelcol_metrics", "jaeger",
-                 "prometheus", "alertmanager", "loki")
+        names = (
+            "otlp_grpc",
+            "otlp_http",
+            "otelcol_health",
+            "otelcol_metrics",
+            "jaeger",
+            "prometheus",
+            "alertmanager",
+            "loki",
+        )
         return {n: self.url(n) for n in names}
 
     # Components ------------------------------------------------------------------------------
@@ -109,7 +110,8 @@ class Stack:
     def _components(self) -> list[Component]:
         return [
             Component(
-                "otelcol", "otelcol",
+                "otelcol",
+                "otelcol",
                 lambda s: ["--config", str(REPO / "deploy/otel-collector/config.yaml")],
                 lambda s: s.url("otelcol_health") + "/",
                 lambda s: {
@@ -125,12 +127,14 @@ class Stack:
                 },
             ),
             Component(
-                "jaeger", "jaeger",
+                "jaeger",
+                "jaeger",
                 lambda s: ["--config", str(s.render("jaeger.yaml"))],
                 lambda s: f"http://127.0.0.1:{s.ports['JAEGER_HEALTH_PORT']}/status",
             ),
             Component(
-                "prometheus", "prometheus",
+                "prometheus",
+                "prometheus",
                 lambda s: [
                     f"--config.file={s.render('prometheus.yml')}",
                     f"--storage.tsdb.path={s.dir / 'prometheus'}",
@@ -143,7 +147,8 @@ class Stack:
                 lambda s: s.url("prometheus") + "/-/ready",
             ),
             Component(
-                "alertmanager", "alertmanager",
+                "alertmanager",
+                "alertmanager",
                 lambda s: [
                     f"--config.file={s.alertmanager_config()}",
                     f"--storage.path={s.dir / 'alertmanager'}",
@@ -154,7 +159,8 @@ class Stack:
                 lambda s: s.url("alertmanager") + "/-/ready",
             ),
             Component(
-                "loki", "loki",
+                "loki",
+                "loki",
                 lambda s: [f"-config.file={s.render('loki.yaml')}"],
                 lambda s: s.url("loki") + "/ready",
             ),
@@ -190,57 +196,27 @@ class Stack:
 
     # Processes -------------------------------------------------------------------------------
 
-    def _pid_file(self, name: str) -> Path:
-        return self.dir / "run" / f"{name}.pid"
-
     def log_file(self, name: str) -> Path:
-        return self.dir / "logs" / f"{name}.log"
+        return self.processes.log_file(name)
 
     def pid(self, name: str) -> int | None:
-        try:
-            pid = int(self._pid_file(name).read_text())
-        except (OSError, ValueError):
-            return None
-        return pid if _alive(pid) else None
+        return self.processes.pid(name)
 
     def start(self, name: str) -> None:
-        if self.pid(name) is not None:
-            return
         component = self.components[name]
-        binary = _tool(component.tool)
-        for sub in ("run", "logs"):
-            (self.dir / sub).mkdir(parents=True, exist_ok=True)
-        log = self.log_file(name).open("ab")
-        process = subprocess.Popen(
-            [binary, *component.args(self)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**self.env, **component.env(self)}, cwd=self.dir, start_new_session=True,
-        )
-        self._pid_file(name).write_text(str(process.pid))
+        if self.pid(name) is None:
+            self.processes.start(
+                name,
+                [tool(component.tool), *component.args(self)],
+                {**self.env, **component.env(self)},
+            )
 
     def wait_ready(self, name: str, timeout_s: float = READY_TIMEOUT_S) -> None:
         url = self.components[name].ready_url(self)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.pid(name) is None:
-                raise StackError(name, "exited during start-up", self._tail(name))
-            if _ok(url):
-                return
-            time.sleep(0.25)
-        raise StackError(name, f"not ready after {timeout_s:.0f}s at {url}", self._tail(name))
+        self.processes.wait(name, lambda: _ok(url), timeout_s)
 
     def stop(self, name: str, grace_s: float = 10.0) -> None:
-        pid = self.pid(name)
-        if pid is not None:
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + grace_s
-            while time.monotonic() < deadline and self.pid(name) is not None:
-                time.sleep(0.1)
-            if self.pid(name) is not None:
-                os.kill(pid, signal.SIGKILL)
-                while self.pid(name) is not None:
-                    time.sleep(0.05)
-        self._pid_file(name).unlink(missing_ok=True)
+        self.processes.stop(name, grace_s)
 
     def restart(self, name: str) -> None:
         self.stop(name)
@@ -258,7 +234,7 @@ class Stack:
             self.start(name)
             try:
                 self.wait_ready(name)
-            except StackError:
+            except StartupError:
                 self.down()
                 raise
             progress(f"  {name} ready ({time.monotonic() - started:.1f}s)")
@@ -278,36 +254,6 @@ class Stack:
                 ready = _ok(self.components[name].ready_url(self))
                 result[name] = f"running (pid {pid}, {'ready' if ready else 'not ready'})"
         return result
-
-    def _tail(self, name: str, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_file(name).read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-
-class StackError(RuntimeError):
-    def __init__(self, name: str, problem: str, tail: str) -> None:
-        super().__init__(f"{name} {problem}; last lines of its log:\n{tail}")
-        self.component = name
-
-
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs; a child that exited is reaped so it does not linger as a zombie."""
-    try:
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    except ChildProcessError:
-        pass  # started by another process (e.g. stack.py up from a shell)
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state != "Z"
 
 
 def _ok(url: str) -> bool:
@@ -350,7 +296,7 @@ def main(argv: list[str]) -> int:
         else:
             print(__doc__, file=sys.stderr)
             return 2
-    except StackError as error:
+    except StartupError as error:
         print(f"stack: {error}", file=sys.stderr)
         return 1
     return 0

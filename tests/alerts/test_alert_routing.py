@@ -13,7 +13,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "deploy" / "local"))
 
-from stack import Stack, _tool  # noqa: E402
+from processes import tool as _tool  # noqa: E402
+from stack import Stack  # noqa: E402
 
 ALERTMANAGER = REPO / "alerts" / "alertmanager"
 RECEIVER_BY_SEVERITY = {"critical": "pager", "warning": "chat", "info": "ticket"}
