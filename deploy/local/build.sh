@@ -6,6 +6,7 @@
 #                            loki jaeger); cluster = the local control plane (etcd kube-apiserver
 #                            kube-controller-manager kube-scheduler kwok)
 #   build.sh path NAME       print the binary's path, building it first when missing
+#   build.sh crds            print the directory of the Prometheus operator CRDs the chart uses
 #
 # Binaries land in ${PULSE_TOOLS_DIR:-~/.cache/pulse/tools}/<name>-<version>/ and are reused.
 set -euo pipefail
@@ -125,7 +126,24 @@ build_one() {
   echo "built $name $version in $(( $(date +%s) - start ))s -> $dir/$name" >&2
 }
 
+operator_crds() {
+  local dir="$TOOLS/prometheus-operator-crds-$PROMETHEUS_OPERATOR_VERSION" src kind
+  if [[ ! -f "$dir/servicemonitors.yaml" ]]; then
+    src="$(go mod download -json "github.com/prometheus-operator/prometheus-operator@v$PROMETHEUS_OPERATOR_VERSION" \
+      | sed -nE 's/^\t"Dir": "(.*)",$/\1/p')"
+    mkdir -p "$dir"
+    for kind in prometheusrules servicemonitors; do
+      cp "$src/example/prometheus-operator-crd/monitoring.coreos.com_$kind.yaml" "$dir/$kind.yaml"
+    done
+  fi
+  echo "$dir"
+}
+
 main() {
+  if [[ "${1:-all}" == crds ]]; then
+    operator_crds
+    return
+  fi
   if [[ "${1:-all}" == path ]]; then
     build_one "$2"
     binary_of "$2"

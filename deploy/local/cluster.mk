@@ -7,7 +7,7 @@ CLUSTER := $(PYTHON) deploy/local/cluster.py
 TEST_CHECKS += cluster
 
 cluster: ## build the control plane's pinned binaries (first build takes minutes, then cached)
-	deploy/local/build.sh cluster
+	deploy/local/build.sh cluster && deploy/local/build.sh crds
 
 cluster-up: cluster ## start the control plane and a kwok node; prints the KUBECONFIG to export
 	$(CLUSTER) up

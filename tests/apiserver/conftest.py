@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+import yaml
 from kubernetes import client, config
+from release import Cluster, operator_crd_dir
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "deploy" / "local"))
-
-from cluster import Cluster  # noqa: E402
+from helpers import eventually
 
 # Ports of their own, so a developer's `make cluster-up` does not clash.
 PORT_OFFSET = "300"
@@ -34,3 +32,27 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 @pytest.fixture(scope="session")
 def api(cluster: Cluster) -> client.ApiClient:
     return config.new_client_from_config(str(cluster.kubeconfig))
+
+
+@pytest.fixture(scope="session")
+def operator_crds(api: client.ApiClient) -> list[str]:
+    """The Prometheus operator's PrometheusRule and ServiceMonitor CRDs (pinned in versions.env),
+    established in the API server; their names."""
+    extensions = client.ApiextensionsV1Api(api)
+    names = []
+    for path in sorted(operator_crd_dir().glob("*.yaml")):
+        crd = yaml.safe_load(path.read_text())
+        extensions.create_custom_resource_definition(crd)
+        names.append(crd["metadata"]["name"])
+    for name in names:
+        eventually(
+            lambda n=name: _established(extensions.read_custom_resource_definition(n)),
+            f"CRD {name} established",
+            timeout_s=60,
+            every_s=0.5,
+        )
+    return names
+
+
+def _established(crd: client.V1CustomResourceDefinition) -> bool:
+    return any(c.type == "Established" and c.status == "True" for c in crd.status.conditions or [])

@@ -1,4 +1,4 @@
-"""Helpers of the tests on the local control plane: helm and `pulse doctor` against it."""
+"""Helpers of the tests against the real API server: helm, the operator CRDs, `pulse doctor`."""
 
 from __future__ import annotations
 
@@ -6,10 +6,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cluster import Cluster
-
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "deploy" / "local"))
+
+from cluster import Cluster  # noqa: E402
+
+
 CHART = REPO / "deploy/helm/pulse"
+
+
+def operator_crd_dir() -> Path:
+    out = subprocess.run(
+        [str(REPO / "deploy/local/build.sh"), "crds"], check=True, stdout=subprocess.PIPE, text=True
+    )
+    return Path(out.stdout.strip().splitlines()[-1])
 
 
 def helm_path() -> str:

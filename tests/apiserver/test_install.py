@@ -14,19 +14,19 @@ from typing import Any
 
 import pytest
 import yaml
-from cluster import Cluster
-from control_plane import CHART, doctor, helm
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from release import CHART, Cluster, doctor, helm
 
 from helpers import eventually
 
 pytestmark = pytest.mark.e2e
 
 RELEASE = "pulse"
-# Every scenario of the chart's ci/ folder but the operator one, whose PrometheusRule and
-# ServiceMonitor need the Prometheus operator's CRDs.
-SCENARIOS = ("defaults", "secure", "external-backends", "pulse-only")
+# Every scenario of the chart's ci/ folder.
+SCENARIOS = tuple(
+    sorted(p.name.removesuffix("-values.yaml") for p in CHART.glob("ci/*-values.yaml"))
+)
 BACKENDS = ("--skip", "prometheus", "--skip", "jaeger", "--skip", "loki")
 
 
@@ -41,8 +41,9 @@ def _rendered(cluster: Cluster, scenario: str, *flags: str) -> list[dict[str, An
 
 
 @pytest.fixture(scope="module")
-def installed(cluster: Cluster) -> dict[str, str]:
-    """Each scenario installed into its own namespace with --wait; helm's output by scenario."""
+def installed(cluster: Cluster, operator_crds: list[str]) -> dict[str, str]:
+    """Each scenario installed into its own namespace with --wait; helm's output by scenario.
+    The API server's warnings (unknown or dropped fields) fail the install."""
     results = {}
     for scenario in SCENARIOS:
         result = helm(
@@ -51,6 +52,7 @@ def installed(cluster: Cluster) -> dict[str, str]:
             "--wait", "--timeout", "3m",
         )  # fmt: skip
         assert result.returncode == 0, f"{scenario}: {result.stderr}"
+        assert "warning" not in result.stderr.lower(), f"{scenario}: {result.stderr}"
         results[scenario] = result.stdout
     return results
 
@@ -71,6 +73,33 @@ def test_every_rendered_workload_is_rolled_out(
     assert pods
     assert {p.spec.node_name for p in pods} == {"kwok-node-0"}
     assert "helm test" in installed[scenario]  # NOTES.txt rendered by the real install
+
+
+def test_operator_objects_are_accepted_by_their_crds(
+    cluster: Cluster, api: client.ApiClient, installed: dict[str, str]
+) -> None:
+    namespace = _namespace("operator")
+    custom = client.CustomObjectsApi(api)
+    for plural, kind in (
+        ("prometheusrules", "PrometheusRule"),
+        ("servicemonitors", "ServiceMonitor"),
+    ):
+        rendered = {
+            o["metadata"]["name"] for o in _rendered(cluster, "operator") if o["kind"] == kind
+        }
+        stored = custom.list_namespaced_custom_object(
+            "monitoring.coreos.com", "v1", namespace, plural
+        )
+        assert rendered
+        assert {o["metadata"]["name"] for o in stored["items"]} == rendered, kind
+    rules = custom.list_namespaced_custom_object(
+        "monitoring.coreos.com", "v1", namespace, "prometheusrules"
+    )["items"]
+    alerts = {
+        r["alert"] for o in rules for g in o["spec"]["groups"] for r in g["rules"] if "alert" in r
+    }
+    assert "PulseAvailabilityBudgetBurn" in alerts
+    assert "Watchdog" in alerts
 
 
 def test_doctor_finds_every_workload_ready(cluster: Cluster, installed: dict[str, str]) -> None:
