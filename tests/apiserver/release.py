@@ -11,7 +11,6 @@ sys.path.insert(0, str(REPO / "deploy" / "local"))
 
 from cluster import Cluster  # noqa: E402
 
-
 CHART = REPO / "deploy/helm/pulse"
 
 
