@@ -80,15 +80,23 @@ def _apiserver(c: Cluster) -> list[str]:
     ]
 
 
-def _controller_manager(c: Cluster) -> list[str]:
+def _controller(c: Cluster, name: str) -> list[str]:
+    """Flags of a control-plane client with its own health port: the admin kubeconfig for its
+    API calls and for delegated authentication and authorization, one instance, loopback only."""
     return [
         f"--kubeconfig={c.kubeconfig}",
         f"--authentication-kubeconfig={c.kubeconfig}",
         f"--authorization-kubeconfig={c.kubeconfig}",
         "--bind-address=127.0.0.1",
-        f"--secure-port={c.ports['controller-manager']}",
-        f"--cert-dir={c.dir / 'pki' / 'controller-manager'}",
+        f"--secure-port={c.ports[name]}",
+        f"--cert-dir={c.dir / 'pki' / name}",
         "--leader-elect=false",
+    ]
+
+
+def _controller_manager(c: Cluster) -> list[str]:
+    return [
+        *_controller(c, "controller-manager"),
         f"--service-account-private-key-file={c.dir / 'pki' / 'sa.key'}",
         f"--root-ca-file={c.ca_file}",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
@@ -96,15 +104,7 @@ def _controller_manager(c: Cluster) -> list[str]:
 
 
 def _scheduler(c: Cluster) -> list[str]:
-    return [
-        f"--kubeconfig={c.kubeconfig}",
-        f"--authentication-kubeconfig={c.kubeconfig}",
-        f"--authorization-kubeconfig={c.kubeconfig}",
-        "--bind-address=127.0.0.1",
-        f"--secure-port={c.ports['scheduler']}",
-        f"--cert-dir={c.dir / 'pki' / 'scheduler'}",
-        "--leader-elect=false",
-    ]
+    return _controller(c, "scheduler")
 
 
 def _kwok(c: Cluster) -> list[str]:

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 
 __all__ = ["Processes", "StartupError", "alive", "tool"]
@@ -16,8 +17,10 @@ __all__ = ["Processes", "StartupError", "alive", "tool"]
 HERE = Path(__file__).resolve().parent
 
 
+@cache
 def tool(name: str) -> str:
-    """Path of a pinned upstream binary, built first when missing (with progress on stderr)."""
+    """Path of a pinned upstream binary, built first when missing (with progress on stderr);
+    resolved once per process."""
     out = subprocess.run(
         [str(HERE / "build.sh"), "path", name], check=True, stdout=subprocess.PIPE, text=True
     )

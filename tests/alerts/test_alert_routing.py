@@ -13,7 +13,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "deploy" / "local"))
 
-from processes import tool as _tool  # noqa: E402
+from processes import tool  # noqa: E402
 from stack import Stack  # noqa: E402
 
 ALERTMANAGER = REPO / "alerts" / "alertmanager"
@@ -53,7 +53,7 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def amtool() -> str:
-    return _tool("amtool")
+    return tool("amtool")
 
 
 def test_amtool_accepts_the_config_and_its_templates(amtool: str, config: Path) -> None:

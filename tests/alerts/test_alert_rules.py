@@ -17,21 +17,15 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "deploy" / "local"))
+
+from processes import tool  # noqa: E402
+
 ALERTS = REPO / "alerts"
 SEVERITIES = {"critical", "warning", "info", "none"}
 ANNOTATIONS = {"summary", "description", "runbook_url"}
 RUNBOOK_SECTIONS = ("## Meaning", "## Impact", "## Diagnosis", "## Mitigation")
 ALWAYS_FIRING = {"Watchdog"}
-
-
-def _tool(name: str) -> str:
-    out = subprocess.run(
-        [str(REPO / "deploy/local/build.sh"), "path", name],
-        check=True,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    return out.stdout.strip().splitlines()[-1]
 
 
 def _alert_rules() -> list[dict[str, Any]]:
@@ -149,7 +143,7 @@ def test_alert_has_firing_quiet_and_before_for_cases(rule: dict[str, Any]) -> No
 
 
 def test_promtool_checks_and_tests_the_rules() -> None:
-    promtool = _tool("promtool")
+    promtool = tool("promtool")
     rules = sorted(str(p) for p in (ALERTS / "rules").glob("*.yaml"))
     checked = subprocess.run([promtool, "check", "rules", *rules], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -10,6 +10,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "deploy" / "local"))
 
 from cluster import Cluster  # noqa: E402
+from processes import tool  # noqa: E402
 
 CHART = REPO / "deploy/helm/pulse"
 
@@ -21,19 +22,9 @@ def operator_crd_dir() -> Path:
     return Path(out.stdout.strip().splitlines()[-1])
 
 
-def helm_path() -> str:
-    out = subprocess.run(
-        [str(REPO / "deploy/local/build.sh"), "path", "helm"],
-        check=True,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    return out.stdout.strip().splitlines()[-1]
-
-
 def helm(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [helm_path(), "--kubeconfig", str(cluster.kubeconfig), *args],
+        [tool("helm"), "--kubeconfig", str(cluster.kubeconfig), *args],
         capture_output=True,
         text=True,
         timeout=300,

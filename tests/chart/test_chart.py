@@ -15,6 +15,7 @@ import math
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from functools import cache
 from pathlib import Path
@@ -27,6 +28,10 @@ from pulse.cli.main import build_parser
 from pulse.config import GrpcSettings, Settings, load
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "deploy" / "local"))
+
+from processes import tool  # noqa: E402
+
 CHART = REPO / "deploy/helm/pulse"
 SCENARIOS = sorted(CHART.glob("ci/*-values.yaml"))
 # The oldest Kubernetes the chart supports; helm otherwise assumes a version below kubeVersion.
@@ -36,21 +41,10 @@ WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "Pod"}
 BACKENDS = ("jaeger", "prometheus", "alertmanager", "loki", "grafana", "collector")
 
 
-@cache
-def _helm() -> str:
-    out = subprocess.run(
-        [str(REPO / "deploy/local/build.sh"), "path", "helm"],
-        check=True,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    return out.stdout.strip().splitlines()[-1]
-
-
 def _template(*args: str, chart: Path = CHART) -> subprocess.CompletedProcess[str]:
     release = ("pulse", str(chart), "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION)
     return subprocess.run(
-        [_helm(), "template", *release, *args],
+        [tool("helm"), "template", *release, *args],
         capture_output=True,
         text=True,
         check=False,
