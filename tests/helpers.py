@@ -8,7 +8,19 @@ from typing import Any
 
 from pulse.telemetry import Telemetry
 
-__all__ = ["eventually", "metric_points", "metric_total"]
+__all__ = [
+    "CLUSTER_PORT_OFFSET",
+    "STACK_PORT_OFFSET",
+    "eventually",
+    "metric_points",
+    "metric_total",
+]
+
+# The tests' stack and control plane listen on ports of their own, so a developer's running
+# ones do not clash; every port stays below the kernel's range for outgoing connections
+# (32768 and up), where a client socket could take it first (tests/unit/test_local_ports.py).
+STACK_PORT_OFFSET = 11000
+CLUSTER_PORT_OFFSET = 300
 
 
 def metric_points(telemetry: Telemetry, name: str) -> list[tuple[dict[str, Any], Any]]:

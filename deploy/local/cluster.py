@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from processes import Processes, StartupError, tool
+from processes import Processes, StartupError, tool, warn_if_ephemeral
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -51,6 +51,7 @@ class Component:
     tool: str
     args: Callable[[Cluster], list[str]]
     health: Callable[[Cluster], str]
+    ports: tuple[str, ...]  # the keys of PORTS it listens on
 
 
 def _etcd(c: Cluster) -> list[str]:
@@ -121,19 +122,30 @@ def _kwok(c: Cluster) -> list[str]:
 
 
 COMPONENTS = {
-    "etcd": Component("etcd", _etcd, lambda c: f"http://127.0.0.1:{c.ports['etcd']}/health"),
-    "kube-apiserver": Component("kube-apiserver", _apiserver, lambda c: f"{c.server}/readyz"),
+    "etcd": Component(
+        "etcd",
+        _etcd,
+        lambda c: f"http://127.0.0.1:{c.ports['etcd']}/health",
+        ("etcd", "etcd-peer"),
+    ),
+    "kube-apiserver": Component(
+        "kube-apiserver", _apiserver, lambda c: f"{c.server}/readyz", ("apiserver",)
+    ),
     "kube-controller-manager": Component(
         "kube-controller-manager",
         _controller_manager,
         lambda c: f"https://127.0.0.1:{c.ports['controller-manager']}/healthz",
+        ("controller-manager",),
     ),
     "kube-scheduler": Component(
         "kube-scheduler",
         _scheduler,
         lambda c: f"https://127.0.0.1:{c.ports['scheduler']}/healthz",
+        ("scheduler",),
     ),
-    "kwok": Component("kwok", _kwok, lambda c: f"http://127.0.0.1:{c.ports['kwok']}/healthz"),
+    "kwok": Component(
+        "kwok", _kwok, lambda c: f"http://127.0.0.1:{c.ports['kwok']}/healthz", ("kwok",)
+    ),
 }
 
 
@@ -146,7 +158,7 @@ class Cluster:
         self.ports = {k: v + offset for k, v in PORTS.items()}
         self.server = f"https://127.0.0.1:{self.ports['apiserver']}"
         self.kubeconfig = self.dir / "admin.kubeconfig"
-        self.processes = Processes(self.dir)
+        self.processes = Processes(self.dir, "PULSE_CLUSTER_PORT_OFFSET")
 
     @property
     def ca_file(self) -> Path:
@@ -239,7 +251,8 @@ class Cluster:
     def start(self, name: str) -> None:
         if self.processes.pid(name) is None:
             component = COMPONENTS[name]
-            self.processes.start(name, [tool(component.tool), *component.args(self)])
+            ports = {key: self.ports[key] for key in component.ports}
+            self.processes.start(name, [tool(component.tool), *component.args(self)], None, ports)
 
     def up(self, fresh: bool = False, progress: Callable[[str], None] = print) -> float:
         """Start the control plane and kwok, add the fake node; return the seconds it took."""
@@ -247,6 +260,7 @@ class Cluster:
             self.down()
             shutil.rmtree(self.dir)
         started = time.monotonic()
+        warn_if_ephemeral(self.ports, progress)
         self._credentials()
         try:
             for name in ORDER:

@@ -6,13 +6,22 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
 
-__all__ = ["Processes", "StartupError", "alive", "tool"]
+__all__ = [
+    "Processes",
+    "StartupError",
+    "alive",
+    "busy_ports",
+    "ephemeral_ports",
+    "tool",
+    "warn_if_ephemeral",
+]
 
 HERE = Path(__file__).resolve().parent
 
@@ -28,9 +37,44 @@ def tool(name: str) -> str:
 
 
 class StartupError(RuntimeError):
-    def __init__(self, name: str, problem: str, tail: str) -> None:
-        super().__init__(f"{name} {problem}; last lines of its log:\n{tail}")
+    def __init__(self, name: str, problem: str, tail: str | None = None) -> None:
+        log = f"; last lines of its log:\n{tail}" if tail is not None else ""
+        super().__init__(f"{name} {problem}{log}")
         self.component = name
+
+
+def ephemeral_ports() -> range:
+    """The kernel's local ports for outgoing connections: a listener placed in this range can
+    find its port taken by any client socket of the machine."""
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999  # Linux's default
+    return range(low, high + 1)
+
+
+def warn_if_ephemeral(ports: Mapping[str, int], progress: Callable[[str], None]) -> None:
+    outgoing = ephemeral_ports()
+    for key, port in ports.items():
+        if port in outgoing:
+            progress(
+                f"warning: port {port} ({key}) lies in the kernel's range for outgoing "
+                f"connections ({outgoing.start}-{outgoing.stop - 1}), which can take it"
+            )
+
+
+def busy_ports(ports: Mapping[str, int], host: str = "127.0.0.1") -> dict[str, int]:
+    """Those of ``ports`` (variable -> port) that cannot be listened on right now."""
+    busy = {}
+    for key, port in ports.items():
+        with socket.socket() as probe:
+            # As the Go servers bind: a connection lingering in TIME_WAIT does not block them.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError:
+                busy[key] = port
+    return busy
 
 
 def alive(pid: int) -> bool:
@@ -54,8 +98,9 @@ def alive(pid: int) -> bool:
 class Processes:
     """The processes of one state directory: ``run/<name>.pid`` and ``logs/<name>.log``."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, offset_variable: str) -> None:
         self.dir = state_dir
+        self.offset_variable = offset_variable  # moves every port at once
 
     def _pid_file(self, name: str) -> Path:
         return self.dir / "run" / f"{name}.pid"
@@ -70,10 +115,25 @@ class Processes:
             return None
         return pid if alive(pid) else None
 
-    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
-        """Start ``argv`` as ``name`` unless it already runs."""
+    def start(
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str] | None = None,
+        ports: Mapping[str, int] | None = None,
+    ) -> None:
+        """Start ``argv`` as ``name`` unless it already runs; fail first, naming the variable,
+        when one of the ``ports`` it listens on is taken."""
         if self.pid(name) is not None:
             return
+        busy = busy_ports(ports or {})
+        if busy:
+            taken = ", ".join(f"port {port} ({key})" for key, port in busy.items())
+            raise StartupError(
+                name,
+                f"cannot listen: {taken} already in use by another process; "
+                f"stop it or move the ports with {self.offset_variable}",
+            )
         for sub in ("run", "logs"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         with self.log_file(name).open("ab") as log:

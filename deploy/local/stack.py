@@ -25,12 +25,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from processes import Processes, StartupError, tool
+from processes import Processes, StartupError, tool, warn_if_ephemeral
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 
-# name -> default port; each is movable by its environment variable of the same name.
+# name -> default port; each is movable by its environment variable of the same name and
+# belongs to the component its name starts with.
 PORTS = {
     "OTELCOL_OTLP_GRPC_PORT": 4317,
     "OTELCOL_OTLP_HTTP_PORT": 4318,
@@ -74,7 +75,7 @@ class Stack:
             "ALERT_RULES_GLOB": str(REPO / "alerts" / "rules" / "*.yaml"),
         }
         self.components = {c.name: c for c in self._components()}
-        self.processes = Processes(self.dir)
+        self.processes = Processes(self.dir, "PULSE_STACK_PORT_OFFSET")
 
     # URLs --------------------------------------------------------------------------------------
 
@@ -209,7 +210,11 @@ class Stack:
                 name,
                 [tool(component.tool), *component.args(self)],
                 {**self.env, **component.env(self)},
+                self.ports_of(name),
             )
+
+    def ports_of(self, name: str) -> dict[str, int]:
+        return {k: v for k, v in self.ports.items() if k.startswith(f"{name.upper()}_")}
 
     def wait_ready(self, name: str, timeout_s: float = READY_TIMEOUT_S) -> None:
         url = self.components[name].ready_url(self)
@@ -229,6 +234,7 @@ class Stack:
             self.down()
             shutil.rmtree(self.dir)
         started = time.monotonic()
+        warn_if_ephemeral(self.ports, progress)
         for name in ORDER:
             progress(f"starting {name}…")
             self.start(name)

@@ -13,16 +13,14 @@ import yaml
 from kubernetes import client, config
 from release import Cluster, operator_crd_dir
 
-from helpers import eventually
-
-# Ports of their own, so a developer's `make cluster-up` does not clash.
-PORT_OFFSET = "300"
+from helpers import CLUSTER_PORT_OFFSET, eventually
 
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     local = Cluster(
-        tmp_path_factory.mktemp("cluster"), env={"PULSE_CLUSTER_PORT_OFFSET": PORT_OFFSET}
+        tmp_path_factory.mktemp("cluster"),
+        env={"PULSE_CLUSTER_PORT_OFFSET": str(CLUSTER_PORT_OFFSET)},
     )
     local.up(fresh=True, progress=lambda line: print(line, file=sys.stderr))
     yield local

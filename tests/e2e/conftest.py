@@ -26,10 +26,7 @@ sys.path.insert(0, str(REPO / "deploy" / "local"))
 
 from stack import Stack  # noqa: E402
 
-from helpers import eventually  # noqa: E402  (re-exported for the e2e tests)
-
-# Tests run on ports of their own so a developer's running stack does not clash.
-PORT_OFFSET = "20000"
+from helpers import STACK_PORT_OFFSET, eventually  # noqa: E402  (eventually: re-exported)
 
 
 def http_json(
@@ -111,7 +108,7 @@ def webhooks() -> Iterator[WebhookReceiver]:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory, webhooks: WebhookReceiver) -> Iterator[Stack]:
     env = dict(os.environ)
-    env.setdefault("PULSE_STACK_PORT_OFFSET", PORT_OFFSET)
+    env.setdefault("PULSE_STACK_PORT_OFFSET", str(STACK_PORT_OFFSET))
     env.setdefault("PROMETHEUS_EVAL_INTERVAL", "5s")
     env.setdefault("PROMETHEUS_SCRAPE_INTERVAL", "5s")
     # Shorter Alertmanager timings than on-call's; the same routes, receivers and rules.
