@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -12,6 +13,7 @@ __all__ = [
     "CLUSTER_PORT_OFFSET",
     "STACK_PORT_OFFSET",
     "eventually",
+    "free_port",
     "metric_points",
     "metric_total",
 ]
@@ -21,6 +23,23 @@ __all__ = [
 # (32768 and up), where a client socket could take it first (tests/unit/test_local_ports.py).
 STACK_PORT_OFFSET = 11000
 CLUSTER_PORT_OFFSET = 300
+# Ports for the servers a test starts as a subprocess (free_port).
+SERVER_PORTS = range(12000, 13000)
+_unused_ports = iter(SERVER_PORTS)
+
+
+def free_port() -> int:
+    """A loopback port no one listens on, for a server the test starts next; never the same
+    twice in a run. Unlike the kernel's port 0, it lies below the range of outgoing
+    connections' ports, so no client socket can take it before the server binds it."""
+    for port in _unused_ports:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port left in {SERVER_PORTS}")
 
 
 def metric_points(telemetry: Telemetry, name: str) -> list[tuple[dict[str, Any], Any]]:

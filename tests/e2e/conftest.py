@@ -7,7 +7,6 @@ import http.server
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,7 +25,7 @@ sys.path.insert(0, str(REPO / "deploy" / "local"))
 
 from stack import Stack  # noqa: E402
 
-from helpers import STACK_PORT_OFFSET, eventually  # noqa: E402  (eventually: re-exported)
+from helpers import STACK_PORT_OFFSET, eventually, free_port  # noqa: E402  (eventually: re-exported)
 
 
 def http_json(
@@ -45,12 +44,6 @@ def http_json(
     with urllib.request.urlopen(request, timeout=timeout) as response:
         raw = response.read()
     return json.loads(raw) if raw else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -148,7 +141,7 @@ def _telemetry_env(stack: Stack) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def pulse_live(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LivePulse]:
     """Pulse exporting to the stack, with fault injection on, and the load generator running."""
-    grpc_port, admin_port = _free_port(), _free_port()
+    grpc_port, admin_port = free_port(), free_port()
     env = _telemetry_env(stack)
     server_env = {
         **env,

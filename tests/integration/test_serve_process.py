@@ -15,13 +15,8 @@ from pathlib import Path
 import grpc
 import pytest
 
+from helpers import free_port
 from pulse.v1 import sensors_pb2, sensors_pb2_grpc
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -50,10 +45,10 @@ def _wait_serving(port: int, process: subprocess.Popen) -> None:
 @pytest.mark.parametrize("telemetry", ["false", "true"])
 def test_sigterm_drains_and_exits_zero_with_json_logs(tmp_path: Path, telemetry: str) -> None:
     """With telemetry on, the collector is unreachable: the exit must not hang on it."""
-    port, admin = _free_port(), _free_port()
+    port, admin = free_port(), free_port()
     env = _env(tmp_path, PULSE_GRPC_PORT=str(port), PULSE_ADMIN_PORT=str(admin))
     env["PULSE_TELEMETRY_ENABLED"] = telemetry
-    env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{_free_port()}"
+    env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{free_port()}"
     process = subprocess.Popen(
         [sys.executable, "-m", "pulse", "serve"],
         env={**env, "PULSE_GRPC_SHUTDOWN_GRACE_S": "1"},

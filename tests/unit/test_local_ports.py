@@ -17,7 +17,7 @@ from cluster import COMPONENTS, Cluster  # noqa: E402
 from processes import Processes, StartupError, busy_ports, ephemeral_ports  # noqa: E402
 from stack import ORDER, Stack  # noqa: E402
 
-from helpers import CLUSTER_PORT_OFFSET, STACK_PORT_OFFSET  # noqa: E402
+from helpers import CLUSTER_PORT_OFFSET, SERVER_PORTS, STACK_PORT_OFFSET, free_port  # noqa: E402
 
 
 def _stack(tmp_path: Path, offset: int) -> Stack:
@@ -41,6 +41,16 @@ def test_the_tests_ports_are_below_the_outgoing_connections_range(tmp_path: Path
     outgoing = ephemeral_ports()
     inside = {k: v for k, v in _test_ports(tmp_path).items() if v in outgoing}
     assert not inside, f"in {outgoing.start}-{outgoing.stop - 1}: {inside}"
+    assert SERVER_PORTS.stop <= outgoing.start, f"free_port's {SERVER_PORTS} reaches {outgoing}"
+
+
+def test_free_port_is_free_unique_and_outside_the_other_blocks(tmp_path: Path) -> None:
+    fixed = {*_test_ports(tmp_path).values()}
+    fixed |= {*_stack(tmp_path, 0).ports.values(), *_cluster(tmp_path, 0).ports.values()}
+    assert not fixed & set(SERVER_PORTS)
+    ports = [free_port(), free_port()]
+    assert ports[0] != ports[1]
+    assert busy_ports({"a": ports[0], "b": ports[1]}) == {}
 
 
 def test_the_tests_ports_are_distinct_from_each_other_and_the_defaults(tmp_path: Path) -> None:
