@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-import socket
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from pulse.telemetry import Telemetry
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "deploy" / "local"))
+from processes import busy_ports
 
 __all__ = [
     "CLUSTER_PORT_OFFSET",
@@ -33,11 +37,7 @@ def free_port() -> int:
     twice in a run. Unlike the kernel's port 0, it lies below the range of outgoing
     connections' ports, so no client socket can take it before the server binds it."""
     for port in _unused_ports:
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
+        if not busy_ports({"port": port}):
             return port
     raise RuntimeError(f"no free port left in {SERVER_PORTS}")
 

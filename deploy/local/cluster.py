@@ -252,7 +252,7 @@ class Cluster:
         if self.processes.pid(name) is None:
             component = COMPONENTS[name]
             ports = {key: self.ports[key] for key in component.ports}
-            self.processes.start(name, [tool(component.tool), *component.args(self)], None, ports)
+            self.processes.start(name, [tool(component.tool), *component.args(self)], ports=ports)
 
     def up(self, fresh: bool = False, progress: Callable[[str], None] = print) -> float:
         """Start the control plane and kwok, add the fake node; return the seconds it took."""

@@ -37,6 +37,11 @@ def _test_ports(tmp_path: Path) -> dict[str, int]:
     }
 
 
+def _default_ports(tmp_path: Path) -> set[int]:
+    """What a developer's `make stack-up` and `make cluster-up` listen on."""
+    return {*_stack(tmp_path, 0).ports.values(), *_cluster(tmp_path, 0).ports.values()}
+
+
 def test_the_tests_ports_are_below_the_outgoing_connections_range(tmp_path: Path) -> None:
     outgoing = ephemeral_ports()
     inside = {k: v for k, v in _test_ports(tmp_path).items() if v in outgoing}
@@ -45,8 +50,7 @@ def test_the_tests_ports_are_below_the_outgoing_connections_range(tmp_path: Path
 
 
 def test_free_port_is_free_unique_and_outside_the_other_blocks(tmp_path: Path) -> None:
-    fixed = {*_test_ports(tmp_path).values()}
-    fixed |= {*_stack(tmp_path, 0).ports.values(), *_cluster(tmp_path, 0).ports.values()}
+    fixed = {*_test_ports(tmp_path).values(), *_default_ports(tmp_path)}
     assert not fixed & set(SERVER_PORTS)
     ports = [free_port(), free_port()]
     assert ports[0] != ports[1]
@@ -56,7 +60,7 @@ def test_free_port_is_free_unique_and_outside_the_other_blocks(tmp_path: Path) -
 def test_the_tests_ports_are_distinct_from_each_other_and_the_defaults(tmp_path: Path) -> None:
     tests = _test_ports(tmp_path)
     assert len(set(tests.values())) == len(tests), tests
-    defaults = {*_stack(tmp_path, 0).ports.values(), *_cluster(tmp_path, 0).ports.values()}
+    defaults = _default_ports(tmp_path)
     shared = {k: v for k, v in tests.items() if v in defaults}
     assert not shared, f"also used by `make stack-up` or `make cluster-up`: {shared}"
 
