@@ -5,6 +5,7 @@ containers never run."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 
@@ -20,7 +21,12 @@ from helpers import CLUSTER_PORT_OFFSET, eventually
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     local = Cluster(
         tmp_path_factory.mktemp("cluster"),
-        env={"PULSE_CLUSTER_PORT_OFFSET": str(CLUSTER_PORT_OFFSET)},
+        # Like the stack's offset: the environment may move it, e.g. for a second checkout.
+        env={
+            "PULSE_CLUSTER_PORT_OFFSET": os.environ.get(
+                "PULSE_CLUSTER_PORT_OFFSET", str(CLUSTER_PORT_OFFSET)
+            )
+        },
     )
     local.up(fresh=True, progress=lambda line: print(line, file=sys.stderr))
     yield local
