@@ -11,13 +11,26 @@ __all__ = ["add_parsers"]
 
 DESCRIPTION = """Check a Pulse deployment end to end: every workload of the Helm release rolled
 out and ready, Pulse serving, the collector exporting without failures, and Pulse's traces,
-metrics and logs present in Jaeger, Prometheus and Loki. Backends are found by the release's
-labels and reached through the API server's service proxy (or cluster DNS with --in-cluster);
-an address given on the command line wins, e.g. for a backend outside the cluster. With
---no-kubernetes and every address, it checks a stack without Kubernetes (the local stack)."""
+metrics and logs present in Jaeger, Prometheus and the logs backend (Loki or VictoriaLogs).
+Backends are found by the release's labels and reached through the API server's service proxy
+(or cluster DNS with --in-cluster); an address given on the command line wins, e.g. for a
+backend outside the cluster. With --no-kubernetes and every address, it checks a stack without
+Kubernetes (the local stack)."""
 
-ADDRESSES = {"pulse": "pulse-admin", "prometheus": "prometheus", "jaeger": "jaeger", "loki": "loki"}
-EXAMPLE_PORTS = {"pulse": 9464, "prometheus": 9090, "jaeger": 16686, "loki": 3100}
+ADDRESSES = {
+    "pulse": "pulse-admin",
+    "prometheus": "prometheus",
+    "jaeger": "jaeger",
+    "loki": "loki",
+    "victorialogs": "victorialogs",
+}
+EXAMPLE_PORTS = {
+    "pulse": 9464,
+    "prometheus": 9090,
+    "jaeger": 16686,
+    "loki": 3100,
+    "victorialogs": 9428,
+}
 
 
 def add_parsers(sub: Any) -> None:
@@ -35,13 +48,14 @@ def add_parsers(sub: Any) -> None:
     cluster.add_argument(
         "--no-kubernetes",
         action="store_true",
-        help="skip the cluster: check the backends at the addresses given (all four needed)",
+        help="skip the cluster: check the backends at the addresses given (Pulse's, Prometheus's, "
+        "Jaeger's and one logs backend's)",
     )
     p.add_argument(
         "--skip",
         action="append",
         default=[],
-        choices=["prometheus", "jaeger", "loki"],
+        choices=["prometheus", "jaeger", "loki", "victorialogs"],
         help="leave out the checks that need this backend (repeatable), e.g. when it is not "
         "deployed",
     )
@@ -79,29 +93,45 @@ def run(args: argparse.Namespace) -> int:
 
 def _checks(args: argparse.Namespace) -> list[Any] | int:
     """The checklist, or an exit status when the arguments cannot make one."""
-    from pulse.doctor.checks import DirectBackends, backend_checks
+    from pulse.doctor.checks import LOGS_BACKENDS, DirectBackends, backend_checks
 
     given = {c: getattr(args, flag.replace("-", "_")) for c, flag in ADDRESSES.items()}
     given = {c: url for c, url in given.items() if url}
+    logs = [c for c in LOGS_BACKENDS if c in given]
+    if len(logs) > 1:
+        print("pulse doctor: give one logs backend, --loki or --victorialogs", file=sys.stderr)
+        return 2
     if args.no_kubernetes:
         missing = [
-            f"--{flag}" for c, flag in ADDRESSES.items() if c not in given and c not in args.skip
+            f"--{flag}"
+            for c, flag in ADDRESSES.items()
+            if c not in LOGS_BACKENDS and c not in given and c not in args.skip
         ]
+        if not logs and not set(args.skip) & set(LOGS_BACKENDS):
+            missing.append("--loki or --victorialogs")
         if missing:
             print(
                 f"pulse doctor: --no-kubernetes needs every address; missing {missing}",
                 file=sys.stderr,
             )
             return 2
-        return backend_checks(DirectBackends(given), frozenset(args.skip))
-    return _cluster_checks(args, DirectBackends(given))
+        return backend_checks(
+            DirectBackends(given), frozenset(args.skip), logs[0] if logs else None
+        )
+    return _cluster_checks(args, DirectBackends(given), logs[0] if logs else None)
 
 
-def _cluster_checks(args: argparse.Namespace, given: Any) -> list[Any]:
+def _cluster_checks(args: argparse.Namespace, given: Any, logs: str | None) -> list[Any]:
     from kubernetes.config.config_exception import ConfigException
 
     from pulse.doctor.checks import Check, LayeredBackends, backend_checks
-    from pulse.doctor.kube import ServiceProxyBackends, connect, dns_backends, workload_checks
+    from pulse.doctor.kube import (
+        ServiceProxyBackends,
+        connect,
+        dns_backends,
+        logs_backend,
+        workload_checks,
+    )
 
     try:
         api = connect(args.kubeconfig, args.context, args.in_cluster)
@@ -130,4 +160,5 @@ def _cluster_checks(args: argparse.Namespace, given: Any) -> list[Any]:
         if args.in_cluster
         else ServiceProxyBackends(api, args.namespace, args.release)
     )
-    return checks + backend_checks(LayeredBackends(given, backends), frozenset(args.skip))
+    logs = logs or logs_backend(api, args.namespace, args.release)
+    return checks + backend_checks(LayeredBackends(given, backends), frozenset(args.skip), logs)

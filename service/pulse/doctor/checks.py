@@ -1,5 +1,5 @@
-"""Backend checks: each asks one question of Pulse, Prometheus, Jaeger or Loki and, when the
-answer is wrong, names the fix."""
+"""Backend checks: each asks one question of Pulse, Prometheus, Jaeger or the logs backend (Loki
+or VictoriaLogs) and, when the answer is wrong, names the fix."""
 
 from __future__ import annotations
 
@@ -12,7 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["Backends", "Check", "DirectBackends", "LayeredBackends", "backend_checks"]
+__all__ = [
+    "LOGS_BACKENDS",
+    "Backends",
+    "Check",
+    "DirectBackends",
+    "LayeredBackends",
+    "backend_checks",
+]
 
 COMPONENTS = ("pulse", "prometheus", "jaeger", "loki")
 
@@ -168,13 +175,36 @@ def logs_in_loki(backends: Backends) -> Check:
     )
 
 
+def logs_in_victorialogs(backends: Backends) -> Check:
+    # JSON lines, one per record; an empty body is no record.
+    body = backends.get(
+        "victorialogs",
+        "/select/logsql/query",
+        {"query": '{service.name="pulse"} _time:1h', "limit": 1},
+    )
+    if body.strip():
+        return Check("Pulse's logs are in VictoriaLogs", True, '{service.name="pulse"} has records')
+    return Check(
+        "Pulse's logs are in VictoriaLogs",
+        False,
+        'no record of {service.name="pulse"} in the last hour',
+        "check the collector's logs pipeline and VictoriaLogs' OTLP endpoint "
+        "(/insert/opentelemetry)",
+    )
+
+
 CHECKS: tuple[tuple[str, str, Callable[[Backends], Check]], ...] = (
     ("pulse", "Pulse is serving", pulse_serving),
     ("prometheus", "Collector exports without failures", collector_exporting),
     ("jaeger", "Pulse's traces are in Jaeger", traces_in_jaeger),
     ("prometheus", "Pulse's metrics are in Prometheus", metrics_in_prometheus),
-    ("loki", "Pulse's logs are in Loki", logs_in_loki),
 )
+# The logs check of each logs backend; a deployment has one of them.
+LOGS_CHECKS: dict[str, tuple[str, Callable[[Backends], Check]]] = {
+    "loki": ("Pulse's logs are in Loki", logs_in_loki),
+    "victorialogs": ("Pulse's logs are in VictoriaLogs", logs_in_victorialogs),
+}
+LOGS_BACKENDS = tuple(LOGS_CHECKS)
 
 
 def _unreachable(name: str, component: str, where: str, error: Exception) -> Check:
@@ -186,10 +216,25 @@ def _unreachable(name: str, component: str, where: str, error: Exception) -> Che
     )
 
 
-def backend_checks(backends: Backends, skip: frozenset[str] = frozenset()) -> list[Check]:
-    """Every check whose component is not in ``skip``."""
+def backend_checks(
+    backends: Backends, skip: frozenset[str] = frozenset(), logs: str | None = "loki"
+) -> list[Check]:
+    """Every check whose component is not in ``skip``; the logs check asks ``logs``, the logs
+    backend deployed (None: none was found, which fails unless a logs backend is skipped)."""
+    checks = list(CHECKS)
+    if logs is not None:
+        checks.append((logs, *LOGS_CHECKS[logs]))
     results = []
-    for component, title, check in CHECKS:
+    if logs is None and not skip & set(LOGS_BACKENDS):
+        results.append(
+            Check(
+                "Pulse's logs are in the logs backend",
+                False,
+                "no logs backend found (a Service of component loki or victorialogs)",
+                "pass --loki or --victorialogs with its address, or --skip loki when there is none",
+            )
+        )
+    for component, title, check in checks:
         if component in skip:
             continue
         try:

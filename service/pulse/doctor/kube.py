@@ -9,14 +9,22 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from pulse.doctor.checks import Check, DirectBackends
+from pulse.doctor.checks import LOGS_BACKENDS, Check, DirectBackends
 
-__all__ = ["ServiceProxyBackends", "connect", "dns_backends", "rollout_check", "workload_checks"]
+__all__ = [
+    "ServiceProxyBackends",
+    "connect",
+    "dns_backends",
+    "logs_backend",
+    "rollout_check",
+    "workload_checks",
+]
 
 # HTTP port of each backend the checks read, and its app.kubernetes.io/component label in the
 # Helm chart (deploy/helm/pulse).
-PORTS = {"pulse": 9464, "prometheus": 9090, "jaeger": 16686, "loki": 3100}
-COMPONENTS = {"pulse": "server", "prometheus": "prometheus", "jaeger": "jaeger", "loki": "loki"}
+PORTS = {"pulse": 9464, "prometheus": 9090, "jaeger": 16686, "loki": 3100, "victorialogs": 9428}
+COMPONENTS = {"pulse": "server", "prometheus": "prometheus", "jaeger": "jaeger"}
+COMPONENTS |= {backend: backend for backend in LOGS_BACKENDS}
 
 
 def connect(kubeconfig: str | None, context: str | None, in_cluster: bool) -> client.ApiClient:
@@ -98,6 +106,17 @@ def _service(
             if port.port == PORTS[component]:
                 return service.metadata.name, port.port
     raise LookupError(f"no Service labelled {selector} with port {PORTS[component]}")
+
+
+def logs_backend(api: client.ApiClient, namespace: str, release: str) -> str | None:
+    """The logs backend the release deploys (chart value logs.backend): the one with a Service."""
+    for backend in LOGS_BACKENDS:
+        try:
+            _service(api, namespace, release, backend)
+        except LookupError:
+            continue
+        return backend
+    return None
 
 
 class ServiceProxyBackends:
