@@ -124,7 +124,7 @@ class Stack:
                     "OTELCOL_STORAGE_DIR": str(s.dir / "otelcol-queue"),
                     "JAEGER_OTLP_ENDPOINT": f"127.0.0.1:{s.ports['JAEGER_OTLP_GRPC_PORT']}",
                     "PROMETHEUS_OTLP_ENDPOINT": s.url("prometheus") + "/api/v1/otlp",
-                    "LOKI_OTLP_ENDPOINT": s.url("loki") + "/otlp",
+                    "LOGS_OTLP_ENDPOINT": s.url("loki") + "/otlp",
                 },
             ),
             Component(

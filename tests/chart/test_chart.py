@@ -211,7 +211,7 @@ EXTERNAL = {
 COLLECTOR_ENV = {
     "jaeger": ("JAEGER_OTLP_ENDPOINT", "traces.example:4317"),
     "prometheus": ("PROMETHEUS_OTLP_ENDPOINT", "http://metrics.example:9090/api/v1/otlp"),
-    "loki": ("LOKI_OTLP_ENDPOINT", "http://logs.example:3100/otlp"),
+    "loki": ("LOGS_OTLP_ENDPOINT", "http://logs.example:3100/otlp"),
 }
 
 
@@ -257,7 +257,7 @@ def test_bundled_endpoints_point_at_the_bundled_services() -> None:
         collector["PROMETHEUS_OTLP_ENDPOINT"]
         == f"http://pulse-prometheus.{NAMESPACE}.svc:9090/api/v1/otlp"
     )
-    assert collector["LOKI_OTLP_ENDPOINT"] == f"http://pulse-loki.{NAMESPACE}.svc:3100/otlp"
+    assert collector["LOGS_OTLP_ENDPOINT"] == f"http://pulse-loki.{NAMESPACE}.svc:3100/otlp"
     assert env_of(container(objects, "pulse"))["OTEL_EXPORTER_OTLP_ENDPOINT"] == (
         f"http://pulse-collector.{NAMESPACE}.svc:4317"
     )
