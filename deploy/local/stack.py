@@ -237,10 +237,12 @@ class Stack:
         warn_if_ephemeral(self.ports, progress)
         for name in ORDER:
             progress(f"starting {name}…")
-            self.start(name)
             try:
+                self.start(name)
                 self.wait_ready(name)
-            except StartupError:
+            except BaseException:
+                # Whatever stopped the start-up (a component that fails, a tool that does not
+                # build, Ctrl-C), nothing of this stack is left running.
                 self.down()
                 raise
             progress(f"  {name} ready ({time.monotonic() - started:.1f}s)")
