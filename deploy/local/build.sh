@@ -3,7 +3,7 @@
 #
 #   build.sh [all|cluster|NAME...]   build what is missing: all = the local stack and the chart
 #                            checks (promtool prometheus alertmanager amtool helm kubeconform otelcol
-#                            loki jaeger); cluster = the local control plane (etcd kube-apiserver
+#                            victorialogs jaeger); cluster = the local control plane (etcd kube-apiserver
 #                            kube-controller-manager kube-scheduler kwok)
 #   build.sh path NAME       print the binary's path, building it first when missing
 #   build.sh crds            print the directory of the Prometheus operator CRDs the chart uses
@@ -17,7 +17,7 @@ REPO="$(cd "$HERE/../.." && pwd)"
 source "$HERE/versions.env"
 TOOLS="${PULSE_TOOLS_DIR:-$HOME/.cache/pulse/tools}"
 export GOFLAGS="-buildvcs=false -trimpath" GOTOOLCHAIN="${GOTOOLCHAIN:-local}" CGO_ENABLED=0
-ALL=(promtool prometheus alertmanager amtool helm kubeconform otelcol loki jaeger)
+ALL=(promtool prometheus alertmanager amtool helm kubeconform otelcol victorialogs jaeger)
 CLUSTER=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 
 version_of() {
@@ -27,7 +27,7 @@ version_of() {
     helm) echo "$HELM_VERSION" ;;
     kubeconform) echo "$KUBECONFORM_VERSION" ;;
     otelcol) echo "$OTELCOL_VERSION" ;;
-    loki) echo "$LOKI_VERSION" ;;
+    victorialogs) echo "$VICTORIALOGS_VERSION" ;;
     jaeger) echo "$JAEGER_MODULE_VERSION" ;;
     etcd) echo "$ETCD_VERSION" ;;
     kube-apiserver|kube-controller-manager|kube-scheduler) echo "$KUBERNETES_VERSION" ;;
@@ -105,7 +105,11 @@ build_one() {
     kubeconform)
       go_install "$dir" "github.com/yannh/kubeconform/cmd/kubeconform@v$version" -ldflags="-s -w" ;;
     otelcol) build_otelcol "$dir" ;;
-    loki) build_wrapped "$dir" loki github.com/grafana/loki/v3/cmd/loki ;;
+    victorialogs)
+      # Upstream's Makefile stamps the version the same way (GO_BUILDINFO); /metrics reports it.
+      go_install "$dir" "github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs@v$version" \
+        -ldflags="-s -w -X github.com/VictoriaMetrics/VictoriaMetrics/lib/buildinfo.Version=victoria-logs-v$version"
+      mv "$dir/victoria-logs" "$dir/victorialogs" ;;
     jaeger) build_wrapped "$dir" jaeger github.com/jaegertracing/jaeger/cmd/jaeger ;;
     etcd)
       wrapper_pins etcd go.etcd.io/etcd/server/v3 "$version"

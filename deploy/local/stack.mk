@@ -7,7 +7,7 @@ TEST_CHECKS += collector-validate
 stack: ## build or install the pinned upstream binaries (first build takes minutes, then cached)
 	deploy/local/build.sh all
 
-stack-up: stack ## start Collector, Jaeger, Prometheus, Loki, Alertmanager on loopback; print URLs
+stack-up: stack ## start Collector, Jaeger, Prometheus, VictoriaLogs, Alertmanager on loopback; print URLs
 	$(STACK) up
 
 stack-down: ## stop exactly the processes stack-up started

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""The local stack without containers: Collector, Jaeger, Prometheus, Loki and Alertmanager as
-processes on loopback, started and stopped by PID.
+"""The local stack without containers: Collector, Jaeger, Prometheus, VictoriaLogs and Alertmanager
+as processes on loopback, started and stopped by PID.
 
     stack.py up | down | status | urls | start NAME | stop NAME | restart NAME
     stack.py render-alertmanager [DIR]   print the path of the rendered Alertmanager config
@@ -45,11 +45,14 @@ PORTS = {
     "JAEGER_HEALTH_PORT": 13134,
     "PROMETHEUS_PORT": 9090,
     "ALERTMANAGER_PORT": 9093,
-    "LOKI_PORT": 3100,
-    "LOKI_GRPC_PORT": 9096,
+    "VICTORIALOGS_PORT": 9428,
 }
-ORDER = ("loki", "jaeger", "alertmanager", "prometheus", "otelcol")
+ORDER = ("victorialogs", "jaeger", "alertmanager", "prometheus", "otelcol")
 READY_TIMEOUT_S = 120.0
+# VictoriaLogs answers 200 to records outside [now - retention, now + future retention] and only
+# counts them in vl_rows_dropped_total: the stack keeps the widest window it accepts (100 years),
+# so no record a test sends vanishes (tests/e2e checks that counter stays at zero).
+VICTORIALOGS_RETENTION = "100y"
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ class Stack:
             "jaeger": f"http://127.0.0.1:{p['JAEGER_UI_PORT']}",
             "prometheus": f"http://127.0.0.1:{p['PROMETHEUS_PORT']}",
             "alertmanager": f"http://127.0.0.1:{p['ALERTMANAGER_PORT']}",
-            "loki": f"http://127.0.0.1:{p['LOKI_PORT']}",
+            "victorialogs": f"http://127.0.0.1:{p['VICTORIALOGS_PORT']}",
         }[name]
 
     @property
@@ -102,7 +105,7 @@ class Stack:
             "jaeger",
             "prometheus",
             "alertmanager",
-            "loki",
+            "victorialogs",
         )
         return {n: self.url(n) for n in names}
 
@@ -124,7 +127,7 @@ class Stack:
                     "OTELCOL_STORAGE_DIR": str(s.dir / "otelcol-queue"),
                     "JAEGER_OTLP_ENDPOINT": f"127.0.0.1:{s.ports['JAEGER_OTLP_GRPC_PORT']}",
                     "PROMETHEUS_OTLP_ENDPOINT": s.url("prometheus") + "/api/v1/otlp",
-                    "LOGS_OTLP_ENDPOINT": s.url("loki") + "/otlp",
+                    "LOGS_OTLP_ENDPOINT": s.url("victorialogs") + "/insert/opentelemetry",
                 },
             ),
             Component(
@@ -160,10 +163,16 @@ class Stack:
                 lambda s: s.url("alertmanager") + "/-/ready",
             ),
             Component(
-                "loki",
-                "loki",
-                lambda s: [f"-config.file={s.render('loki.yaml')}"],
-                lambda s: s.url("loki") + "/ready",
+                "victorialogs",
+                "victorialogs",
+                lambda s: [
+                    f"-httpListenAddr=127.0.0.1:{s.ports['VICTORIALOGS_PORT']}",
+                    f"-storageDataPath={s.dir / 'victorialogs'}",
+                    f"-retentionPeriod={VICTORIALOGS_RETENTION}",
+                    f"-futureRetention={VICTORIALOGS_RETENTION}",
+                    "-loggerLevel=WARN",
+                ],
+                lambda s: s.url("victorialogs") + "/health",
             ),
         ]
 

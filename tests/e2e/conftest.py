@@ -46,6 +46,35 @@ def http_json(
     return json.loads(raw) if raw else None
 
 
+def logsql(stack: Stack, query: str, since_s: float = 3600, limit: int = 1000) -> list[dict]:
+    """The newest ``limit`` records matching the LogsQL ``query`` in the stack's VictoriaLogs,
+    one dict of fields per record (``_msg``, ``_time``, ``trace_id``, ``service.name``, …)."""
+    now = time.time()
+    params = {
+        "query": query,
+        "start": f"{now - since_s:.3f}",
+        "end": f"{now + 10:.3f}",
+        "limit": limit,
+    }
+    url = f"{stack.url('victorialogs')}/select/logsql/query?{urllib.parse.urlencode(params)}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        lines = response.read().decode().splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def rows_dropped(stack: Stack) -> dict[str, float]:
+    """VictoriaLogs' vl_rows_dropped_total by reason, read from its own /metrics: records it
+    answered 200 for and did not store."""
+    with urllib.request.urlopen(stack.url("victorialogs") + "/metrics", timeout=10) as response:
+        lines = response.read().decode().splitlines()
+    dropped = {}
+    for line in lines:
+        if line.startswith("vl_rows_dropped_total{"):
+            series, value = line.rsplit(" ", 1)
+            dropped[series.removeprefix("vl_rows_dropped_total")] = float(value)
+    return dropped
+
+
 @dataclass
 class Notification:
     receiver: str

@@ -28,7 +28,7 @@ def _addresses(stack: Stack, pulse: LivePulse) -> dict[str, str]:
         "--pulse-admin": pulse.admin_url,
         "--prometheus": stack.url("prometheus"),
         "--jaeger": stack.url("jaeger"),
-        "--loki": stack.url("loki"),
+        "--victorialogs": stack.url("victorialogs"),
     }
 
 
@@ -48,15 +48,15 @@ def test_doctor_passes_on_a_healthy_stack(stack: Stack, pulse_live: LivePulse) -
 
 
 def test_doctor_names_the_dead_backend_and_its_fix(stack: Stack, pulse_live: LivePulse) -> None:
-    addresses = _addresses(stack, pulse_live) | {"--loki": "http://127.0.0.1:9"}
+    addresses = _addresses(stack, pulse_live) | {"--victorialogs": "http://127.0.0.1:9"}
     result = _doctor("--no-kubernetes", *[part for pair in addresses.items() for part in pair])
     assert result.returncode == 1
     failed = [line for line in result.stdout.splitlines() if line.startswith("[FAIL]")]
     assert failed == [
-        "[FAIL] Pulse's logs are in Loki: loki at http://127.0.0.1:9 did not answer: "
-        "<urlopen error [Errno 111] Connection refused>"
+        "[FAIL] Pulse's logs are in VictoriaLogs: victorialogs at http://127.0.0.1:9 did not "
+        "answer: <urlopen error [Errno 111] Connection refused>"
     ]
-    assert "fix: is loki running and its address right?" in result.stdout
+    assert "fix: is victorialogs running and its address right?" in result.stdout
 
 
 def test_doctor_refuses_a_partial_address_list() -> None:
@@ -74,16 +74,23 @@ def test_doctor_without_a_cluster_says_how_to_reach_one(tmp_path: Path) -> None:
 
 def test_doctor_leaves_out_a_skipped_backend(stack: Stack, pulse_live: LivePulse) -> None:
     addresses = _addresses(stack, pulse_live)
-    del addresses["--loki"]
-    args = ["--no-kubernetes", "--skip", "loki", *(p for pair in addresses.items() for p in pair)]
+    del addresses["--victorialogs"]
+    args = [
+        "--no-kubernetes",
+        "--skip",
+        "victorialogs",
+        *(p for pair in addresses.items() for p in pair),
+    ]
 
     def healthy() -> str | None:
         result = _doctor(*args)
         return result.stdout if result.returncode == 0 else None
 
-    out = eventually(healthy, "pulse doctor passing without Loki", timeout_s=180, every_s=5)
+    out = eventually(
+        healthy, "pulse doctor passing without its logs check", timeout_s=180, every_s=5
+    )
     assert out.count("[ok  ]") == 4
-    assert "Loki" not in out
+    assert "Pulse's logs" not in out
 
 
 def test_doctor_waits_for_a_failing_check_then_reports_it(

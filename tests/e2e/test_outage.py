@@ -1,6 +1,6 @@
-"""Outage without loss: Loki stops for 20 s and the collector restarts during the outage;
-every entry ingested meanwhile reaches Loki afterwards, Pulse keeps answering, and its memory
-stays bounded."""
+"""Outage without loss: the logs backend (VictoriaLogs) stops for 20 s and the collector restarts
+during the outage; every entry ingested meanwhile reaches it afterwards, none is dropped, Pulse
+keeps answering, and its memory stays bounded."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ import uuid
 import grpc
 import psutil
 import pytest
-from conftest import LivePulse, eventually
+from conftest import LivePulse, eventually, logsql, rows_dropped
 from stack import Stack
-from test_signals import _loki
 
 from pulse.v1 import logs_pb2, logs_pb2_grpc
 
@@ -56,15 +55,15 @@ def test_backend_outage_and_collector_restart_lose_nothing(
         sender = asyncio.create_task(_ingest_markers(pulse_live.grpc_address, run, stop))
         rss = [pulse.memory_info().rss]
         await asyncio.sleep(2)
-        await asyncio.to_thread(stack.stop, "loki")
+        await asyncio.to_thread(stack.stop, "victorialogs")
         await asyncio.sleep(OUTAGE_S / 2)
         rss.append(pulse.memory_info().rss)
         # The collector restarts while its backend is down: the disk queue must survive it.
         await asyncio.to_thread(stack.restart, "otelcol")
         await asyncio.sleep(OUTAGE_S / 2)
         rss.append(pulse.memory_info().rss)
-        await asyncio.to_thread(stack.start, "loki")
-        await asyncio.to_thread(stack.wait_ready, "loki")
+        await asyncio.to_thread(stack.start, "victorialogs")
+        await asyncio.to_thread(stack.wait_ready, "victorialogs")
         await asyncio.sleep(2)
         stop.set()
         sent, errors = await sender
@@ -77,15 +76,16 @@ def test_backend_outage_and_collector_restart_lose_nothing(
 
     def delivered() -> set[str] | None:
         found: set[str] = set()
-        for stream in _loki(
-            stack, f'{{service_name="pulse"}} |= "{run}-"', since_s=900, limit=5000
-        ):
-            for _, line in stream["values"]:
-                found.update(word for word in line.split() if word.startswith(run))
+        for record in logsql(stack, f'{{service.name="pulse"}} "{run}"', since_s=900, limit=5000):
+            found.update(word for word in record["_msg"].split() if word.startswith(run))
         return found if sent <= found else None
 
     eventually(
-        delivered, f"all {len(sent)} markers in Loki after the outage", timeout_s=180, every_s=5
+        delivered,
+        f"all {len(sent)} markers in VictoriaLogs after the outage",
+        timeout_s=180,
+        every_s=5,
     )
+    assert set(rows_dropped(stack).values()) == {0.0}
     # Bounded: the queues of the SDK are capped, so memory does not track the outage.
     assert max(rss) - rss[0] < 150 * 2**20, [r // 2**20 for r in rss]

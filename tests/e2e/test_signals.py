@@ -1,16 +1,17 @@
-"""What an on-call engineer relies on, against the real Collector, Jaeger, Prometheus and Loki:
-traces of every RPC, metrics with exemplars that lead to traces, logs with trace ids, secrets
-that never reach Loki."""
+"""What an on-call engineer relies on, against the real Collector, Jaeger, Prometheus and
+VictoriaLogs: traces of every RPC, metrics with exemplars that lead to traces, logs with trace
+and span ids, secrets that never reach the logs backend, and no record dropped on the way."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 
 import grpc
 import pytest
-from conftest import LivePulse, eventually, http_json
+from conftest import LivePulse, eventually, http_json, logsql, rows_dropped
 from stack import Stack
 
 from pulse.v1 import logs_pb2, logs_pb2_grpc
@@ -36,21 +37,6 @@ def _traces(stack: Stack, **params) -> list[dict]:
 def _prom(stack: Stack, query: str) -> list[dict]:
     reply = http_json(stack.url("prometheus") + "/api/v1/query", {"query": query})
     assert reply["status"] == "success", reply
-    return reply["data"]["result"]
-
-
-def _loki(stack: Stack, query: str, since_s: float = 3600, limit: int = 1000) -> list[dict]:
-    now = time.time_ns()
-    reply = http_json(
-        stack.url("loki") + "/loki/api/v1/query_range",
-        {
-            "query": query,
-            "start": now - int(since_s * 1e9),
-            "end": now + 10**9,
-            "limit": limit,
-            "direction": "backward",
-        },
-    )
     return reply["data"]["result"]
 
 
@@ -140,7 +126,7 @@ def test_span_metrics_and_every_scrape_target_up(stack: Stack, pulse_live: LiveP
         lambda: [r for r in _prom(stack, "up") if r["metric"]["job"] != "pulse"], "scrape targets"
     )
     jobs = {r["metric"]["job"]: r["value"][1] for r in up}
-    assert set(jobs) == {"prometheus", "otelcol", "alertmanager", "loki", "jaeger"}
+    assert set(jobs) == {"prometheus", "otelcol", "alertmanager", "victorialogs", "jaeger"}
     assert set(jobs.values()) == {"1"}, jobs
 
 
@@ -174,27 +160,32 @@ def test_exemplars_lead_to_traces_in_jaeger(stack: Stack, pulse_live: LivePulse)
     eventually(found, "the trace of an exemplar in Jaeger", 60)
 
 
-def test_loki_holds_pulse_logs_with_trace_ids_that_exist(
+def test_victorialogs_holds_pulse_logs_with_trace_and_span_ids(
     stack: Stack, pulse_live: LivePulse
 ) -> None:
-    streams = eventually(
-        lambda: _loki(stack, '{service_name="pulse"} | trace_id != ""'),
-        "Pulse logs with trace ids in Loki",
+    records = eventually(
+        lambda: logsql(stack, '{service.name="pulse"} trace_id:* span_id:*', limit=100),
+        "Pulse logs with trace and span ids in VictoriaLogs",
         120,
     )
-    trace_ids = [s["stream"]["trace_id"] for s in streams if s["stream"].get("trace_id")]
-    assert trace_ids
+    # OTLP's binary ids, stored as the lowercase hex that Jaeger and Grafana's links use.
+    assert all(re.fullmatch(r"[0-9a-f]{32}", r["trace_id"]) for r in records), records[:3]
+    assert all(re.fullmatch(r"[0-9a-f]{16}", r["span_id"]) for r in records), records[:3]
+    assert {r["service.name"] for r in records} == {"pulse"}
+    trace_ids = list(dict.fromkeys(r["trace_id"] for r in records))
 
-    def some_trace_in_jaeger() -> bool:
+    def a_log_lines_trace_in_jaeger() -> str | None:
         for trace_id in trace_ids[:30]:
             try:
                 if http_json(stack.url("jaeger") + f"/api/traces/{trace_id}").get("data"):
-                    return True
+                    return trace_id
             except Exception:
                 continue
-        return False
+        return None
 
-    eventually(some_trace_in_jaeger, "a log line's trace in Jaeger", 60)
+    trace_id = eventually(a_log_lines_trace_in_jaeger, "a log line's trace in Jaeger", 60)
+    # The way back, as Grafana's traces-to-logs link asks it: the logs of that trace.
+    assert logsql(stack, f'{{service.name="pulse"}} AND trace_id:="{trace_id}"')
 
 
 async def _ingest(address: str, entries: list[logs_pb2.LogEntry]) -> logs_pb2.IngestResponse:
@@ -204,7 +195,9 @@ async def _ingest(address: str, entries: list[logs_pb2.LogEntry]) -> logs_pb2.In
         return await stub.Ingest(iter([request]), timeout=10)
 
 
-def test_a_secret_sent_in_a_log_never_reaches_loki(stack: Stack, pulse_live: LivePulse) -> None:
+def test_a_secret_sent_in_a_log_reaches_the_logs_backend_only_redacted(
+    stack: Stack, pulse_live: LivePulse
+) -> None:
     marker = f"e2e-secret-{uuid.uuid4().hex[:12]}"
     secret = f"S3cr3t{uuid.uuid4().hex}"
     reply = asyncio.run(
@@ -214,12 +207,29 @@ def test_a_secret_sent_in_a_log_never_reaches_loki(stack: Stack, pulse_live: Liv
         )
     )
     assert (reply.accepted, reply.redacted) == (1, 1)
-    streams = eventually(
-        lambda: _loki(stack, f'{{service_name="pulse"}} |= "{marker}"'),
-        "the redacted entry in Loki",
+    records = eventually(
+        lambda: logsql(stack, f'{{service.name="pulse"}} "{marker}"'),
+        "the redacted entry in VictoriaLogs",
         90,
     )
-    lines = [line for s in streams for _, line in s["values"]]
-    assert any("password=[REDACTED]" in line for line in lines)
-    assert not _loki(stack, f'{{service_name="pulse"}} |= "{secret}"')
-    assert all(secret not in str(s) for s in streams)
+    assert [r["_msg"] for r in records] == [f"{marker} login password=[REDACTED] ok"]
+    assert records[0]["pulse.log.source"] == "e2e"
+    assert not logsql(stack, f'"{secret}"')
+    assert all(secret not in str(r) for r in records)
+
+
+def test_victorialogs_dropped_no_record(stack: Stack, pulse_live: LivePulse) -> None:
+    """VictoriaLogs answers 200 to records outside its retention and only counts them: the
+    counter must exist and stay at zero, and Prometheus must see it (the alert reads it there)."""
+    eventually(
+        lambda: logsql(stack, '{service.name="pulse"}', limit=1), "Pulse's logs in VictoriaLogs"
+    )
+    dropped = rows_dropped(stack)
+    assert dropped, "vl_rows_dropped_total missing from VictoriaLogs' /metrics"
+    assert set(dropped.values()) == {0.0}, dropped
+    scraped = eventually(
+        lambda: _prom(stack, 'vl_rows_dropped_total{job="victorialogs"}'),
+        "vl_rows_dropped_total scraped by Prometheus",
+        60,
+    )
+    assert {r["value"][1] for r in scraped} == {"0"}, scraped
