@@ -1,23 +1,30 @@
 #!/usr/bin/env bash
 # make chart-check: every check of the chart and of the service image, each step timed.
 #
-#   1. the chart's copies of the collector config, rules, Alertmanager files and dashboards
-#      are identical to their sources (sync.py --check)
-#   2. helm lint --strict with each scenario of pulse/ci/
-#   3. helm template of each scenario for the oldest and newest supported Kubernetes, validated
-#      by kubeconform -strict against offline schemas (the kubernetes-validate wheel)
-#   4. the chart's own Prometheus and Jaeger configs, as rendered, accepted by the pinned
-#      binaries (promtool check config, jaeger validate); Loki is AGPL and never built here
-#   5. hadolint of service/Dockerfile
-#   6. checkov of the rendered manifests and of the Dockerfile (skips: deploy/helm/checkov.yaml)
+#   check.sh [STEP...]   run the named steps in order (default: all of them)
 #
+#   sync        the chart's copies of the collector config, rules, Alertmanager files and
+#               dashboards are identical to their sources (sync.py --check)
+#   lint        helm lint --strict with each scenario of pulse/ci/
+#   kubeconform helm template of each scenario for the oldest and newest supported Kubernetes,
+#               validated by kubeconform -strict against offline schemas (kubernetes-validate)
+#   configs     the chart's own Prometheus and Jaeger configs, as rendered, accepted by the
+#               pinned binaries (promtool check config, jaeger validate); Loki is AGPL and never
+#               built here, and VictoriaLogs takes flags only
+#   hadolint    hadolint of service/Dockerfile
+#   checkov     checkov of the rendered manifests and of the Dockerfile (skips: checkov.yaml)
+#
+# Every step fails the script when its tool fails. PULSE_CHART and PULSE_DOCKERFILE point the
+# checks at another chart or Dockerfile (tests/build breaks copies to watch each step fail).
 # PYTHON must have PyYAML (make passes the project's venv).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
-CHART="$HERE/pulse"
+CHART="${PULSE_CHART:-$HERE/pulse}"
+DOCKERFILE="${PULSE_DOCKERFILE:-$REPO/service/Dockerfile}"
 PYTHON="${PYTHON:-python3}"
+STEPS=(sync lint kubeconform configs hadolint checkov)
 # The oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and the newest with schemas
 # in kubernetes-validate.
 KUBE_VERSIONS=(1.29.0 1.37.0)
@@ -29,42 +36,77 @@ OUT="$(mktemp -d)"
 trap 'rm -rf "$OUT"' EXIT
 STARTED=$(date +%s)
 step() { echo "== $* ($(( $(date +%s) - STARTED ))s)"; }
-
-step "tools"
-HELM="$(deploy/local/build.sh path helm)"
-KUBECONFORM="$(deploy/local/build.sh path kubeconform)"
-HADOLINT="$("$HERE/tools.sh" path hadolint)"
-CHECKOV="$("$HERE/tools.sh" path checkov)"
-SCHEMAS="$("$HERE/tools.sh" path kubernetes-schemas)"
-
-step "packaged files match their sources"
-"$PYTHON" "$HERE/sync.py" --check
-
 scenarios=("$CHART"/ci/*-values.yaml)
-step "helm lint --strict, ${#scenarios[@]} scenarios"
-for values in "${scenarios[@]}"; do
-  "$HELM" lint --strict --quiet "$CHART" -f "$values" --kube-version "${KUBE_VERSIONS[0]}" \
-    | grep -v '^$' || true
-  [[ ${PIPESTATUS[0]} -eq 0 ]] || { echo "helm lint failed with $values" >&2; exit 1; }
-done
 
-step "helm template + kubeconform, Kubernetes ${KUBE_VERSIONS[*]} (skipping $NO_SCHEMA_KINDS: no offline schema)"
-for version in "${KUBE_VERSIONS[@]}"; do
-  mkdir -p "$OUT/$version"
-  for values in "${scenarios[@]}"; do
-    name="$(basename "$values" -values.yaml)"
-    "$HELM" template pulse "$CHART" --namespace pulse --kube-version "$version" -f "$values" \
-      > "$OUT/$version/$name.yaml"
+# Runs a command quietly; on failure prints its output and what failed, and exits.
+quiet() {  # what command...
+  local what="$1" output
+  shift
+  if ! output="$("$@" 2>&1)"; then
+    printf '%s\n' "$output" >&2
+    echo "FAILED: $what" >&2
+    exit 1
+  fi
+}
+
+need() {  # VAR command...: sets VAR to the command's output (a tool's path) once
+  local value
+  [[ -n "${!1:-}" ]] && return 0
+  value="$("${@:2}")"
+  printf -v "$1" '%s' "$value"
+}
+
+render() {  # renders every scenario for every Kubernetes version into $OUT/<version>/, once
+  [[ -f "$OUT/.rendered" ]] && return 0
+  local version values
+  need HELM deploy/local/build.sh path helm
+  for version in "${KUBE_VERSIONS[@]}"; do
+    mkdir -p "$OUT/$version"
+    for values in "${scenarios[@]}"; do
+      "$HELM" template pulse "$CHART" --namespace pulse --kube-version "$version" -f "$values" \
+        > "$OUT/$version/$(basename "$values" -values.yaml).yaml"
+    done
   done
-  echo "Kubernetes $version:"
-  "$KUBECONFORM" -strict -summary -kubernetes-version "$version" -skip "$NO_SCHEMA_KINDS" \
-    -schema-location "$SCHEMAS/{{ .NormalizedKubernetesVersion }}-local{{ .StrictSuffix }}/{{ .ResourceKind }}{{ .KindSuffix }}.json" \
-    "$OUT/$version"
-done
+  touch "$OUT/.rendered"
+}
 
-step "rendered backend configs: promtool, jaeger validate"
-mkdir -p "$OUT/configs"
-"$PYTHON" - "$OUT/${KUBE_VERSIONS[-1]}/defaults.yaml" "$OUT/configs" <<'PY'
+check_sync() {
+  step "packaged files match their sources"
+  "$PYTHON" "$HERE/sync.py" --check
+}
+
+check_lint() {
+  step "helm lint --strict, ${#scenarios[@]} scenarios"
+  local values
+  need HELM deploy/local/build.sh path helm
+  for values in "${scenarios[@]}"; do
+    quiet "helm lint with $values" \
+      "$HELM" lint --strict --quiet "$CHART" -f "$values" --kube-version "${KUBE_VERSIONS[0]}"
+  done
+  echo "helm lint: ${#scenarios[@]} scenarios clean"
+}
+
+check_kubeconform() {
+  step "helm template + kubeconform, Kubernetes ${KUBE_VERSIONS[*]} (skipping $NO_SCHEMA_KINDS: no offline schema)"
+  render
+  need KUBECONFORM deploy/local/build.sh path kubeconform
+  need SCHEMAS "$HERE/tools.sh" path kubernetes-schemas
+  local version
+  for version in "${KUBE_VERSIONS[@]}"; do
+    echo "Kubernetes $version:"
+    "$KUBECONFORM" -strict -summary -kubernetes-version "$version" -skip "$NO_SCHEMA_KINDS" \
+      -schema-location "$SCHEMAS/{{ .NormalizedKubernetesVersion }}-local{{ .StrictSuffix }}/{{ .ResourceKind }}{{ .KindSuffix }}.json" \
+      "$OUT/$version"
+  done
+}
+
+check_configs() {
+  step "rendered backend configs: promtool, jaeger validate"
+  render
+  need PROMTOOL deploy/local/build.sh path promtool
+  need JAEGER deploy/local/build.sh path jaeger
+  mkdir -p "$OUT/configs"
+  "$PYTHON" - "$OUT/${KUBE_VERSIONS[-1]}/defaults.yaml" "$OUT/configs" <<'PY'
 import sys
 from pathlib import Path
 
@@ -79,17 +121,39 @@ for doc in yaml.safe_load_all(Path(sys.argv[1]).read_text()):
 if wanted:
     sys.exit(f"rendered chart lacks ConfigMaps {sorted(wanted)}")
 PY
-"$(deploy/local/build.sh path promtool)" check config --syntax-only "$OUT/configs/prometheus.yml"
-"$(deploy/local/build.sh path jaeger)" validate --config "$OUT/configs/config.yaml" 2>/dev/null \
-  && echo "jaeger: config valid"
+  "$PROMTOOL" check config --syntax-only "$OUT/configs/prometheus.yml"
+  # jaeger prints its version banner on stderr: shown only when validation fails.
+  quiet "jaeger validate of the chart's Jaeger config" \
+    "$JAEGER" validate --config "$OUT/configs/config.yaml"
+  echo "jaeger: config valid"
+}
 
-step "hadolint service/Dockerfile"
-"$HADOLINT" service/Dockerfile && echo "hadolint: clean"
+check_hadolint() {
+  step "hadolint $DOCKERFILE"
+  need HADOLINT "$HERE/tools.sh" path hadolint
+  "$HADOLINT" "$DOCKERFILE"
+  echo "hadolint: clean"
+}
 
-step "checkov: rendered manifests and service/Dockerfile"
-"$CHECKOV" --config-file "$HERE/checkov.yaml" --quiet --compact \
-  -d "$OUT/${KUBE_VERSIONS[-1]}" --framework kubernetes
-"$CHECKOV" --config-file "$HERE/checkov.yaml" --quiet --compact \
-  -f service/Dockerfile --framework dockerfile
+check_checkov() {
+  step "checkov: rendered manifests and $DOCKERFILE"
+  render
+  need CHECKOV "$HERE/tools.sh" path checkov
+  "$CHECKOV" --config-file "$HERE/checkov.yaml" --quiet --compact \
+    -d "$OUT/${KUBE_VERSIONS[-1]}" --framework kubernetes
+  "$CHECKOV" --config-file "$HERE/checkov.yaml" --quiet --compact \
+    -f "$DOCKERFILE" --framework dockerfile
+}
 
-step "chart checks passed"
+main() {
+  local steps=("$@") name
+  [[ ${#steps[@]} -eq 0 ]] && steps=("${STEPS[@]}")
+  for name in "${steps[@]}"; do
+    [[ " ${STEPS[*]} " == *" $name "* ]] || {
+      echo "unknown step '$name'; steps: ${STEPS[*]}" >&2; exit 2; }
+  done
+  for name in "${steps[@]}"; do "check_$name"; done
+  step "chart checks passed: ${steps[*]}"
+}
+
+main "$@"
