@@ -55,16 +55,18 @@ deploy: chart-sync ## install or upgrade the chart into the current kube context
 		--set pulse.image.tag=$(IMAGE_TAG) --wait --timeout 10m $(CHART_VALUES)
 	$(HELM_BIN) test $(CHART_RELEASE) --namespace $(CHART_NAMESPACE) --logs
 
-port-forward: ## forward Pulse 50051/9464, Grafana 3000, Jaeger 16686, Prometheus 9090, Alertmanager 9093, Loki 3100; Ctrl-C stops
+port-forward: ## forward Pulse 50051/9464, Grafana 3000, Jaeger 16686, Prometheus 9090, Alertmanager 9093, Loki 3100 or VictoriaLogs 9428; Ctrl-C stops
 	@trap 'kill 0' INT TERM EXIT; \
 	for fwd in "$(CHART_FULLNAME) 50051:50051 9464:9464" "$(CHART_FULLNAME)-grafana 3000:3000" \
 		"$(CHART_FULLNAME)-jaeger 16686:16686" "$(CHART_FULLNAME)-prometheus 9090:9090" \
-		"$(CHART_FULLNAME)-alertmanager 9093:9093" "$(CHART_FULLNAME)-loki 3100:3100"; do \
+		"$(CHART_FULLNAME)-alertmanager 9093:9093" "$(CHART_FULLNAME)-loki 3100:3100" \
+		"$(CHART_FULLNAME)-victorialogs 9428:9428"; do \
 		set -- $$fwd; svc=$$1; shift; \
 		if kubectl -n $(CHART_NAMESPACE) get svc $$svc >/dev/null 2>&1; then \
 			kubectl -n $(CHART_NAMESPACE) port-forward svc/$$svc "$$@" & \
 		fi; \
 	done; \
 	echo "Pulse localhost:50051, admin http://localhost:9464  Grafana http://localhost:3000"; \
-	echo "Jaeger http://localhost:16686  Prometheus http://localhost:9090  Alertmanager http://localhost:9093  Loki http://localhost:3100"; \
+	echo "Jaeger http://localhost:16686  Prometheus http://localhost:9090  Alertmanager http://localhost:9093"; \
+	echo "Loki http://localhost:3100 or VictoriaLogs http://localhost:9428/select/vmui (whichever is deployed)"; \
 	wait

@@ -38,7 +38,9 @@ SCENARIOS = sorted(CHART.glob("ci/*-values.yaml"))
 KUBE_VERSION = "1.29.0"
 NAMESPACE = "pulse"
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "Pod"}
-BACKENDS = ("jaeger", "prometheus", "alertmanager", "loki", "grafana", "collector")
+BACKENDS = ("jaeger", "prometheus", "alertmanager", "loki", "victorialogs", "grafana", "collector")
+VICTORIALOGS = ("--set", "logs.backend=victorialogs")
+LOGS_PORTS = {"loki": 3100, "victorialogs": 9428}
 
 
 def _template(*args: str, chart: Path = CHART) -> subprocess.CompletedProcess[str]:
@@ -232,12 +234,13 @@ def test_a_backend_switched_off_is_gone_and_its_consumers_follow(backend: str) -
         assert env_of(container(bundled, "pulse-collector"))[name] != expected
     grafana = env_of(container(objects, "pulse-grafana"))
     expected_ui = {
-        "jaeger": "http://traces.example:16686",
-        "prometheus": "http://metrics.example:9090",
-        "loki": "http://logs.example:3100",
-        "alertmanager": "http://alerts.example:9093",
+        "jaeger": ("PULSE_JAEGER_URL", "http://traces.example:16686"),
+        "prometheus": ("PULSE_PROMETHEUS_URL", "http://metrics.example:9090"),
+        "loki": ("PULSE_LOGS_URL", "http://logs.example:3100"),
+        "alertmanager": ("PULSE_ALERTMANAGER_URL", "http://alerts.example:9093"),
     }
-    assert grafana[f"PULSE_{backend.upper()}_URL"] == expected_ui[backend]
+    name, url = expected_ui[backend]
+    assert grafana[name] == url
     if backend == "alertmanager":
         prometheus = yaml.safe_load(
             find(objects, "ConfigMap", "pulse-prometheus")["data"]["prometheus.yml"]
@@ -270,6 +273,52 @@ def test_bundled_endpoints_point_at_the_bundled_services() -> None:
     args = container(objects, "pulse-prometheus")["args"]
     assert "--web.enable-otlp-receiver" in args
     assert "--enable-feature=exemplar-storage" in args
+
+
+def test_logs_backend_victorialogs_replaces_loki_and_the_collector_follows() -> None:
+    objects = render(*VICTORIALOGS)
+    assert not [o for o in objects if component(o) == "loki"]
+    deployment = find(objects, "Deployment", "pulse-victorialogs")
+    assert find(objects, "Service", "pulse-victorialogs")["spec"]["ports"][0]["port"] == 9428
+    (vl,) = pod_spec(deployment)["containers"]
+    values = _values()["victorialogs"]
+    assert vl["image"] == f"{values['image']['repository']}:{values['image']['tag']}"
+    assert vl["args"][:2] == ["-httpListenAddr=:9428", "-storageDataPath=/victoria-logs-data"]
+    assert f"-retentionPeriod={values['retention']}" in vl["args"]
+    assert f"-futureRetention={values['futureRetention']}" in vl["args"]
+    assert f"-retention.maxDiskSpaceUsageBytes={values['maxDiskSpaceUsage']}" in vl["args"]
+    assert vl["readinessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+    assert vl["livenessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+    assert vl["resources"] == values["resources"]
+    mounts = {m["mountPath"]: m["name"] for m in vl["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod_spec(deployment)["volumes"]}
+    data = volumes[mounts["/victoria-logs-data"]]["emptyDir"]
+    assert data["sizeLimit"] == values["storageSizeLimit"]
+    # VictoriaLogs frees old days before the kubelet would evict it for its emptyDir.
+    assert quantity(values["maxDiskSpaceUsage"].removesuffix("B")) < quantity(data["sizeLimit"])
+    collector = env_of(container(objects, "pulse-collector"))
+    assert collector["LOGS_OTLP_ENDPOINT"] == (
+        f"http://pulse-victorialogs.{NAMESPACE}.svc:9428/insert/opentelemetry"
+    )
+    prometheus = yaml.safe_load(
+        find(objects, "ConfigMap", "pulse-prometheus")["data"]["prometheus.yml"]
+    )
+    targets = {
+        j["job_name"]: j["static_configs"][0]["targets"] for j in prometheus["scrape_configs"]
+    }
+    assert targets["victorialogs"] == [f"pulse-victorialogs.{NAMESPACE}.svc:9428"]
+    assert "loki" not in targets
+
+
+def test_an_external_victorialogs_gets_the_logs_and_nothing_is_bundled() -> None:
+    objects = render("-f", str(CHART / "ci/external-victorialogs-values.yaml"))
+    assert not [o for o in objects if component(o) in ("loki", "victorialogs")]
+    assert env_of(container(objects, "pulse-collector"))["LOGS_OTLP_ENDPOINT"] == (
+        "http://victoria-logs.logging.svc:9428/insert/opentelemetry"
+    )
+    assert env_of(container(objects, "pulse-grafana"))["PULSE_LOGS_URL"] == (
+        "http://victoria-logs.logging.svc:9428"
+    )
 
 
 def test_collector_switched_off_sends_pulse_to_the_external_collector() -> None:
@@ -315,6 +364,7 @@ def test_pulse_alone_without_a_collector_turns_its_telemetry_off() -> None:
         ),
         (["--set", "prometheus.enabled=false"], "prometheus.external.url"),
         (["--set", "loki.enabled=false"], "loki.external.url"),
+        ([*VICTORIALOGS, "--set", "victorialogs.enabled=false"], "victorialogs.external.url"),
         (["--set", "alertmanager.enabled=false"], "alertmanager.external.url"),
     ],
 )
@@ -556,6 +606,9 @@ def test_every_object_carries_the_recommended_labels(scenario: Path) -> None:
         (["--set-string", "loki.enabled=yes"], "want boolean"),
         (["--set", "prometheus.retention=forever"], "retention"),
         (["--set", "jaeger.image.pullPolicy=Sometimes"], "pullPolicy"),
+        (["--set", "logs.backend=elasticsearch"], "value must be one of 'loki', 'victorialogs'"),
+        (["--set", "victorialogs.retention=12h"], "retention"),
+        (["--set", "victorialogs.maxDiskSpaceUsage=1.5G"], "maxDiskSpaceUsage"),
     ],
 )
 def test_the_schema_rejects_typos_and_wrong_types(flags: list[str], message: str) -> None:
@@ -626,6 +679,7 @@ def test_image_tags_agree_with_versions_env() -> None:
     assert values["collector"]["image"]["tag"] == pins["OTELCOL_VERSION"]
     assert values["alertmanager"]["image"]["tag"] == f"v{pins['ALERTMANAGER_VERSION']}"
     assert values["loki"]["image"]["tag"] == pins["LOKI_VERSION"]
+    assert values["victorialogs"]["image"]["tag"] == f"v{pins['VICTORIALOGS_VERSION']}"
     # Prometheus module tags v0.3xx.0 mirror release v3.xx.0.
     major, minor, patch = pins["PROMETHEUS_VERSION"].split(".")
     assert major == "0"
@@ -664,6 +718,9 @@ def test_operator_integration_objects() -> None:
         for name, m in monitors.items()
     }
     assert jobs == {"pulse-collector": "otelcol", "pulse-jaeger": "jaeger", "pulse-loki": "loki"}
+    with_victorialogs = render("-f", str(CHART / "ci/operator-values.yaml"), *VICTORIALOGS)
+    monitored = {o["metadata"]["name"] for o in with_victorialogs if o["kind"] == "ServiceMonitor"}
+    assert monitored == {"pulse-collector", "pulse-jaeger", "pulse-victorialogs"}
     dashboards = [
         o
         for o in objects
@@ -677,6 +734,30 @@ def test_operator_integration_objects() -> None:
     assert not [o for o in render() if o["kind"] in ("PrometheusRule", "ServiceMonitor")]
 
 
+def _expand(node: Any, env: dict[str, str]) -> Any:
+    """Grafana's expansion of provisioning values: ${NAME} from the environment, $$ a literal $."""
+    if isinstance(node, dict):
+        return {k: _expand(v, env) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_expand(v, env) for v in node]
+    if isinstance(node, str):
+        for name in re.findall(r"(?<!\$)\$\{(\w+)\}", node):
+            assert name in env, f"Grafana has no {name} for its provisioning ({node})"
+        return re.sub(r"(?<!\$)\$\{(\w+)\}", lambda m: env[m[1]], node).replace("$$", "$")
+    return node
+
+
+def _provisioned_datasources(objects: tuple[dict[str, Any], ...]) -> dict[str, dict[str, Any]]:
+    """The datasources Grafana provisions, by uid, as it reads them."""
+    env = env_of(container(objects, "pulse-grafana"))
+    data = find(objects, "ConfigMap", "pulse-grafana-datasources")["data"]
+    sources = {}
+    for text in data.values():
+        for source in _expand(yaml.safe_load(text), env)["datasources"]:
+            sources[source["uid"]] = source
+    return sources
+
+
 def test_grafana_reads_the_provisioning_and_its_password_from_files() -> None:
     objects = render()
     grafana = container(objects, "pulse-grafana")
@@ -684,22 +765,72 @@ def test_grafana_reads_the_provisioning_and_its_password_from_files() -> None:
     assert "GF_SECURITY_ADMIN_PASSWORD" not in env
     assert env["GF_SECURITY_ADMIN_PASSWORD__FILE"] == "/etc/grafana/secrets/admin-password"
     datasources = find(objects, "ConfigMap", "pulse-grafana-datasources")["data"]
-    provisioned = yaml.safe_load(next(iter(datasources.values())))
-    assert {d["uid"] for d in provisioned["datasources"]} == {
-        "prometheus",
-        "loki",
-        "jaeger",
-        "alertmanager",
-    }
-    for source in provisioned["datasources"]:
-        variable = re.fullmatch(r"\$\{(\w+)\}", source["url"])
-        assert variable, source["url"]
-        assert variable[1] in env, source["url"]
+    assert set(datasources) == {"pulse.yaml", "loki.yaml"}
+    provisioned = _provisioned_datasources(objects)
+    assert set(provisioned) == {"prometheus", "loki", "jaeger", "alertmanager"}
+    for source in provisioned.values():
+        assert source["url"].startswith("http://"), source
     providers = yaml.safe_load(
         next(iter(find(objects, "ConfigMap", "pulse-grafana-dashboards")["data"].values()))
     )
     mounts = {m["name"]: m["mountPath"] for m in grafana["volumeMounts"]}
     assert providers["providers"][0]["options"]["path"] == mounts["dashboards"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "backend", "kind", "service_field"),
+    [
+        ((), "loki", "loki", "service_name"),
+        (VICTORIALOGS, "victorialogs", "victoriametrics-logs-datasource", "service.name"),
+    ],
+)
+def test_grafana_gets_the_logs_datasource_of_the_backend_and_links_to_it(
+    flags: tuple[str, ...], backend: str, kind: str, service_field: str
+) -> None:
+    objects = render(*flags)
+    sources = _provisioned_datasources(objects)
+    assert set(sources) == {"prometheus", "jaeger", "alertmanager", backend}
+    logs = sources[backend]
+    assert logs["type"] == kind
+    assert logs["url"] == f"http://pulse-{backend}.{NAMESPACE}.svc:{LOGS_PORTS[backend]}"
+    derived = logs["jsonData"]["derivedFields"]
+    assert [(d["matcherType"], d["matcherRegex"], d["datasourceUid"]) for d in derived] == [
+        ("label", "trace_id", "jaeger")
+    ]
+    to_logs = sources["jaeger"]["jsonData"]["tracesToLogsV2"]
+    assert to_logs["datasourceUid"] == backend
+    assert to_logs["filterByTraceID"] is True
+    assert to_logs["tags"] == [{"key": "service.name", "value": service_field}]
+
+
+def test_grafana_installs_the_victorialogs_plugin_only_for_victorialogs() -> None:
+    assert "initContainers" not in pod_spec(find(render(), "Deployment", "pulse-grafana"))
+    pod = pod_spec(find(render(*VICTORIALOGS), "Deployment", "pulse-grafana"))
+    (init,) = pod["initContainers"]
+    grafana = pod["containers"][0]
+    assert init["image"] == grafana["image"]
+    version = _values()["victorialogs"]["grafanaPlugin"]["version"]
+    assert init["command"][-4:] == [
+        "plugins",
+        "install",
+        "victoriametrics-logs-datasource",
+        version,
+    ]
+    plugins = env_of(grafana)["GF_PATHS_PLUGINS"]
+    assert f"--pluginsDir={plugins}" in init["command"]
+    data = {m["name"]: m["mountPath"] for m in grafana["volumeMounts"]}["data"]
+    assert {"name": "data", "mountPath": data} in init["volumeMounts"]
+    assert plugins.startswith(data + "/")
+    # Air-gapped: the zip from a server the cluster reaches, no catalogue version.
+    offline = pod_spec(
+        find(
+            render("-f", str(CHART / "ci/external-victorialogs-values.yaml")),
+            "Deployment",
+            "pulse-grafana",
+        )
+    )["initContainers"][0]["command"]
+    assert offline[-3:] == ["plugins", "install", "victoriametrics-logs-datasource"]
+    assert any(arg.startswith("--pluginUrl=http://") for arg in offline)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.stem)
@@ -792,7 +923,13 @@ def test_helm_test_runs_the_doctor_with_a_read_only_service_account() -> None:
     )
     assert args.wait == _values()["tests"]["telemetryTimeoutSeconds"]
     # Bundled backends are found in the cluster by their labels.
-    assert (args.skip, args.prometheus, args.jaeger, args.loki) == ([], None, None, None)
+    assert (args.skip, args.prometheus, args.jaeger, args.loki, args.victorialogs) == (
+        [],
+        None,
+        None,
+        None,
+        None,
+    )
 
 
 @pytest.mark.parametrize(
@@ -813,6 +950,12 @@ def test_helm_test_runs_the_doctor_with_a_read_only_service_account() -> None:
             {"prometheus": "http://kube-prometheus-stack-prometheus.monitoring.svc:9090"},
         ),
         ("pulse-only", ["prometheus", "jaeger", "loki"], {}),
+        ("victorialogs", [], {}),
+        (
+            "external-victorialogs",
+            [],
+            {"victorialogs": "http://victoria-logs.logging.svc:9428"},
+        ),
     ],
 )
 def test_the_doctor_reads_external_backends_and_skips_unknown_ones(
@@ -821,7 +964,9 @@ def test_the_doctor_reads_external_backends_and_skips_unknown_ones(
     args = _doctor_args("-f", str(CHART / f"ci/{scenario}-values.yaml"))
     assert args.skip == skip
     assert {
-        b: getattr(args, b) for b in ("prometheus", "jaeger", "loki") if getattr(args, b)
+        b: getattr(args, b)
+        for b in ("prometheus", "jaeger", "loki", "victorialogs")
+        if getattr(args, b)
     } == urls
 
 

@@ -40,8 +40,11 @@ def _panels(board: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _datasources() -> dict[str, dict[str, Any]]:
-    document = yaml.safe_load((PROVISIONING / "datasources" / "pulse.yaml").read_text())
-    return {source["uid"]: source for source in document["datasources"]}
+    return {
+        source["uid"]: source
+        for path in sorted((PROVISIONING / "datasources").glob("*.yaml"))
+        for source in yaml.safe_load(path.read_text())["datasources"]
+    }
 
 
 SOURCES = _datasources()
@@ -148,12 +151,14 @@ def test_exemplars_open_traces_in_jaeger() -> None:
 
 
 def test_datasources_are_correlated() -> None:
-    assert set(SOURCES) == {"prometheus", "loki", "jaeger", "alertmanager"}
-    derived = SOURCES["loki"]["jsonData"]["derivedFields"][0]
-    assert derived["datasourceUid"] == "jaeger"
-    assert derived["matcherRegex"] == "trace_id"
+    assert set(SOURCES) == {"prometheus", "loki", "victorialogs", "jaeger", "alertmanager"}
+    for logs in ("loki", "victorialogs"):
+        derived = SOURCES[logs]["jsonData"]["derivedFields"][0]
+        assert derived["datasourceUid"] == "jaeger"
+        assert derived["matcherRegex"] == "trace_id"
     jaeger = SOURCES["jaeger"]["jsonData"]
-    assert jaeger["tracesToLogsV2"]["datasourceUid"] == "loki"
+    # The chart sets the logs backend's uid (tests/chart checks each backend's links).
+    assert jaeger["tracesToLogsV2"]["datasourceUid"] == "${PULSE_LOGS_DATASOURCE_UID}"
     assert jaeger["tracesToMetrics"]["datasourceUid"] == "prometheus"
     assert SOURCES["alertmanager"]["jsonData"]["implementation"] == "prometheus"
     for source in SOURCES.values():

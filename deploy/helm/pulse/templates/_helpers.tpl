@@ -42,7 +42,7 @@ for Pulse's own image (server, load generator, test, and the rule and dashboard 
 */}}
 {{- define "pulse.componentValues" -}}
 {{- $v := .root.Values.pulse }}
-{{- if has .component (list "collector" "jaeger" "prometheus" "alertmanager" "loki" "grafana") }}
+{{- if has .component (list "collector" "jaeger" "prometheus" "alertmanager" "loki" "victorialogs" "grafana") }}
 {{- $v = index .root.Values .component }}
 {{- end }}
 {{- toYaml $v }}
@@ -181,13 +181,34 @@ needs an endpoint which is neither bundled nor given fails the render with a mes
 {{- end }}
 {{- end }}
 
-{{/* Loki base URL (OTLP under /otlp). */}}
-{{- define "pulse.lokiUrl" -}}
-{{- if .Values.loki.enabled }}
-{{- printf "http://%s:3100" (include "pulse.svcHost" (dict "root" . "component" "loki")) }}
-{{- else }}
-{{- required "loki.enabled=false: set loki.external.url, where the collector sends logs and Grafana queries" .Values.loki.external.url | trimSuffix "/" }}
+{{/*
+"true" when a bundled component is deployed: its section is enabled and, for a logs backend,
+logs.backend chooses it. Empty otherwise, so `if include "pulse.bundled" $ctx` reads naturally.
+*/}}
+{{- define "pulse.bundled" -}}
+{{- $logs := list "loki" "victorialogs" }}
+{{- if and (index .root.Values .component).enabled (or (not (has .component $logs)) (eq .root.Values.logs.backend .component)) }}true{{ end }}
 {{- end }}
+
+{{/* HTTP port of each logs backend's API (queries, OTLP ingestion, own metrics). */}}
+{{- define "pulse.logsPort" -}}
+{{- get (dict "loki" 3100 "victorialogs" 9428) . }}
+{{- end }}
+
+{{/* Base URL of the logs backend logs.backend chooses: its bundled Service or its external.url. */}}
+{{- define "pulse.logsUrl" -}}
+{{- $backend := .Values.logs.backend }}
+{{- if (index .Values $backend).enabled }}
+{{- printf "http://%s:%s" (include "pulse.svcHost" (dict "root" . "component" $backend)) (include "pulse.logsPort" $backend) }}
+{{- else }}
+{{- required (printf "%s.enabled=false: set %s.external.url, where the collector sends logs and Grafana queries" $backend $backend) (index .Values $backend).external.url | trimSuffix "/" }}
+{{- end }}
+{{- end }}
+
+{{/* Where the collector's otlp_http/logs exporter sends (it appends /v1/logs). */}}
+{{- define "pulse.logsOtlpEndpoint" -}}
+{{- $path := get (dict "loki" "/otlp" "victorialogs" "/insert/opentelemetry") .Values.logs.backend }}
+{{- printf "%s%s" (include "pulse.logsUrl" .) $path }}
 {{- end }}
 
 {{/* Alertmanager base URL; empty when neither bundled nor given. */}}
@@ -286,8 +307,9 @@ telemetry goes somewhere the chart does not know, so every telemetry check is sk
 {{- $external := dict
   "prometheus" .Values.prometheus.external.url
   "jaeger" .Values.jaeger.external.queryUrl
-  "loki" .Values.loki.external.url }}
-{{- range $backend := list "prometheus" "jaeger" "loki" }}
+  "loki" .Values.loki.external.url
+  "victorialogs" .Values.victorialogs.external.url }}
+{{- range $backend := list "prometheus" "jaeger" .Values.logs.backend }}
 {{- if not $.Values.collector.enabled }}
 - --skip={{ $backend }}
 {{- else if (index $.Values $backend).enabled }}
