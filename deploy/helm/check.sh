@@ -10,7 +10,7 @@
 #               validated by kubeconform -strict against offline schemas (kubernetes-validate)
 #   configs     the chart's own Prometheus and Jaeger configs, as rendered, accepted by the
 #               pinned binaries (promtool check config, jaeger validate); Loki is AGPL and never
-#               built here, and VictoriaLogs takes flags only
+#               built here (tests/chart holds its config to its pod), VictoriaLogs takes flags
 #   hadolint    hadolint of service/Dockerfile
 #   checkov     checkov of the rendered manifests and of the Dockerfile (skips: checkov.yaml)
 #

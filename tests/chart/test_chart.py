@@ -310,6 +310,30 @@ def test_logs_backend_victorialogs_replaces_loki_and_the_collector_follows() -> 
     assert "loki" not in targets
 
 
+def test_the_loki_config_fits_its_pod() -> None:
+    """Loki is never run here (AGPL): the rendered config must at least listen where the Service
+    and probes point, and keep its data on the pod's writable volumes."""
+    objects = render()
+    config = yaml.safe_load(find(objects, "ConfigMap", "pulse-loki")["data"]["loki.yaml"])
+    deployment = find(objects, "Deployment", "pulse-loki")
+    (loki,) = pod_spec(deployment)["containers"]
+    ports = {p["name"]: p["containerPort"] for p in loki["ports"]}
+    assert config["server"]["http_listen_port"] == ports["http"] == 3100
+    assert config["server"]["grpc_listen_port"] == ports["grpc"]
+    assert loki["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "http"}
+    assert "-config.file=/etc/loki/loki.yaml" in loki["args"]
+    writable = [m["mountPath"] for m in loki["volumeMounts"] if not m.get("readOnly")]
+    storage = config["common"]["storage"]["filesystem"]
+    for path in (
+        config["common"]["path_prefix"],
+        storage["chunks_directory"],
+        storage["rules_directory"],
+        config["compactor"]["working_directory"],
+    ):
+        assert any(path == w or path.startswith(w + "/") for w in writable), path
+    assert config["limits_config"]["allow_structured_metadata"] is True  # OTLP attributes
+
+
 def test_an_external_victorialogs_gets_the_logs_and_nothing_is_bundled() -> None:
     objects = render("-f", str(CHART / "ci/external-victorialogs-values.yaml"))
     assert not [o for o in objects if component(o) in ("loki", "victorialogs")]
