@@ -56,9 +56,17 @@ build_otelcol() {
   (
     cd "$work/dist"
     go mod init otelcol-pulse >/dev/null 2>&1
-    # shellcheck disable=SC2046
-    go get "go.opentelemetry.io/collector/otelcol@v$OTELCOL_VERSION" \
-      $(sed -nE 's/^ *- gomod: ([^ ]+) ([^ ]+).*/\1@\2/p' "$work/builder-config.yaml")
+    modules=("go.opentelemetry.io/collector/otelcol@v$OTELCOL_VERSION")
+    mapfile -t -O 1 modules < <(sed -nE 's/^ *- gomod: ([^ ]+) ([^ ]+).*/\1@\2/p' "$work/builder-config.yaml")
+    # One module at a time first: when a burst of parallel lookups misses a component's module,
+    # `go get` silently resolves its packages to the parent module and then fails with "module
+    # go.opentelemetry.io/collector found, but does not contain package"; a download that misses
+    # fails here, naming the module.
+    for module in "${modules[@]}"; do
+      echo "downloading $module" >&2
+      go mod download "$module"
+    done
+    go get "${modules[@]}"
     go build -mod=mod -ldflags="-s -w" -o "$dir/otelcol" .
   )
   rm -rf "$work"
