@@ -5,11 +5,11 @@ AMTOOL = $$(deploy/local/build.sh path amtool)
 .PHONY: alerts alerts-check
 TEST_CHECKS += alerts-check
 
-alerts: $(STAMP) ## regenerate the SLO rules (alerts/rules/pulse-slo.yaml) from alerts/slo.py
-	$(PY) alerts/slo.py
+alerts: $(STAMP) ## regenerate alerts/rules/*.yaml from alerts/areas/ and the monitoring config
+	$(PY) -m alerts.generate
 
-alerts-check: $(STAMP) ## promtool check + test of every rule file, amtool check-config, SLO rules up to date
-	$(PY) alerts/slo.py --check
+alerts-check: $(STAMP) ## rules up to date, promtool check + test of every rule file, amtool check-config
+	$(PY) -m alerts.generate --check
 	$(PROMTOOL) check rules alerts/rules/*.yaml
 	$(PROMTOOL) test rules alerts/tests/*.test.yaml
 	@dir=$$(mktemp -d); rendered=$$($(PYTHON) deploy/local/stack.py render-alertmanager $$dir) && \

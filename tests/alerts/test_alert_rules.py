@@ -6,6 +6,7 @@ checks fail when an alert lacks a label, an annotation, a runbook, or one of its
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -17,9 +18,11 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "deploy" / "local"))
+sys.path[:0] = [str(REPO), str(REPO / "deploy" / "local")]
 
 from processes import tool  # noqa: E402
+
+from alerts import config, generate  # noqa: E402
 
 ALERTS = REPO / "alerts"
 SEVERITIES = {"critical", "warning", "info", "none"}
@@ -163,8 +166,57 @@ def test_every_rule_file_is_tested() -> None:
     assert not untested, f"rule files no promtool test loads: {sorted(untested)}"
 
 
-def test_slo_rules_are_generated_from_alerts_slo_py() -> None:
+def test_every_rule_file_is_generated_from_alerts_areas() -> None:
     result = subprocess.run(
-        [sys.executable, str(ALERTS / "slo.py"), "--check"], capture_output=True, text=True
+        [sys.executable, "-m", "alerts.generate", "--check"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_drift_check_names_a_changed_a_missing_and_a_stray_file(tmp_path: Path) -> None:
+    files = generate.rendered(config.load())
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    assert generate.drift(files, tmp_path) == []
+    (tmp_path / "meta.yaml").write_text(files["meta.yaml"].replace("vector(1)", "vector(0)"))
+    (tmp_path / "backends.yaml").unlink()
+    (tmp_path / "loki.yaml").write_text("groups: []\n")
+    assert generate.drift(files, tmp_path) == [
+        "out of date: backends.yaml",
+        "out of date: meta.yaml",
+        "not generated: loki.yaml",
+    ]
+
+
+def test_runbook_links_come_from_the_config_pattern() -> None:
+    for rule in RULES:
+        assert rule["annotations"]["runbook_url"] == config.runbook_url(rule["alert"])
+
+
+def test_dashboard_annotations_name_generated_dashboards() -> None:
+    uids = {json.loads(p.read_text())["uid"] for p in (REPO / "dashboards").rglob("*.json")}
+    assert uids == set(config.DASHBOARDS.values())
+    for rule in RULES:
+        if rule["alert"] not in ALWAYS_FIRING:
+            assert rule["annotations"].get("dashboard") in uids, rule["alert"]
+
+
+def test_backend_outages_inhibit_the_exporter_that_feeds_them() -> None:
+    """The `backend` label of LogsBackendDown and JaegerDown must be the name of a collector
+    exporter after its slash, or the inhibition of that exporter's alerts matches nothing."""
+    collector = yaml.safe_load((REPO / "deploy" / "otel-collector" / "config.yaml").read_text())
+    suffixes = {name.split("/", 1)[1] for name in collector["exporters"] if "/" in name}
+    outages = {r["alert"]: r["labels"]["backend"] for r in RULES if "backend" in r["labels"]}
+    assert set(outages) == {"LogsBackendDown", "JaegerDown"}
+    for alert, backend in outages.items():
+        assert backend in suffixes, f"{alert}: no exporter */{backend} in {sorted(suffixes)}"
+    document = yaml.safe_load((ALERTS / "alertmanager" / "alertmanager.yml").read_text())
+    sources = [
+        r["source_matchers"][0]
+        for r in document["inhibit_rules"]
+        if "backend" in r.get("equal", [])
+    ]
+    assert sources == ['alertname=~"' + "|".join(outages) + '"']
