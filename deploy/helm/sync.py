@@ -30,6 +30,8 @@ SOURCES = (
     "alerts/alertmanager/alertmanager.yml",
     "alerts/alertmanager/templates/*",
     "dashboards/*.json",
+    # The logs dashboard, one variant per logs backend (dashboards/<backend>/).
+    "dashboards/*/*.json",
     "dashboards/provisioning/**/*",
 )
 

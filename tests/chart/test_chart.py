@@ -165,6 +165,20 @@ def test_sync_reports_each_kind_of_drift(tmp_path: Path) -> None:
     assert sync.differences(repo, files) == []
 
 
+def dashboard_files(backend: str) -> dict[str, str]:
+    """The dashboards Grafana gets with `logs.backend=backend`: every dashboards/*.json and the
+    logs dashboard of that backend."""
+    files = [*(REPO / "dashboards").glob("*.json"), *(REPO / "dashboards" / backend).glob("*.json")]
+    return {p.name: p.read_text() for p in files}
+
+
+@pytest.mark.parametrize("backend", ["loki", "victorialogs"])
+def test_grafana_gets_the_logs_dashboard_of_its_logs_backend(backend: str) -> None:
+    objects = render("--set", f"logs.backend={backend}")
+    dashboards = find(objects, "ConfigMap", "pulse-grafana-dashboards-json")["data"]
+    assert dashboards == dashboard_files(backend)
+
+
 def test_verbatim_files_reach_their_objects() -> None:
     objects = render()
     collector = find(objects, "ConfigMap", "pulse-collector")["data"]
@@ -177,7 +191,7 @@ def test_verbatim_files_reach_their_objects() -> None:
     templates = find(objects, "ConfigMap", "pulse-alertmanager-templates")["data"]
     assert set(templates) == {p.name for p in (REPO / "alerts/alertmanager/templates").glob("*")}
     dashboards = find(objects, "ConfigMap", "pulse-grafana-dashboards-json")["data"]
-    assert dashboards == {p.name: p.read_text() for p in (REPO / "dashboards").glob("*.json")}
+    assert dashboards == dashboard_files("loki")
 
 
 def test_alertmanager_gets_the_paths_its_config_reads() -> None:
@@ -750,11 +764,12 @@ def test_operator_integration_objects() -> None:
         for o in objects
         if o["kind"] == "ConfigMap" and "grafana_dashboard" in o["metadata"]["labels"]
     ]
-    assert len(dashboards) == len(list((REPO / "dashboards").glob("*.json")))
+    expected = dashboard_files("loki")
+    assert len(dashboards) == len(expected)
     for cm in dashboards:
         assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
         ((name, text),) = cm["data"].items()
-        assert text == (REPO / "dashboards" / name).read_text()
+        assert text == expected[name]
     assert not [o for o in render() if o["kind"] in ("PrometheusRule", "ServiceMonitor")]
 
 

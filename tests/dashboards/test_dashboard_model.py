@@ -24,12 +24,23 @@ UIDS = {
     "pulse-slo",
     "pulse-pipeline",
 }
+# The logs dashboard exists once per logs backend: (folder, datasource type, datasource UID).
+LOGS_BACKENDS = {
+    "loki": ("loki", "loki"),
+    "victorialogs": ("victoriametrics-logs-datasource", "victorialogs"),
+}
+FILES = {f"{uid}.json" for uid in UIDS - {"pulse-logs"}} | {
+    f"{backend}/pulse-logs.json" for backend in LOGS_BACKENDS
+}
 # Panels whose content has no unit: log lines.
 UNITLESS = {"logs", "row"}
 
 
 def _load() -> dict[str, dict[str, Any]]:
-    return {p.stem: json.loads(p.read_text()) for p in sorted(DASHBOARDS.glob("*.json"))}
+    return {
+        p.relative_to(DASHBOARDS).as_posix(): json.loads(p.read_text())
+        for p in sorted(DASHBOARDS.rglob("*.json"))
+    }
 
 
 BOARDS = _load()
@@ -40,11 +51,11 @@ def _panels(board: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _datasources() -> dict[str, dict[str, Any]]:
-    return {
-        source["uid"]: source
-        for path in sorted((PROVISIONING / "datasources").glob("*.yaml"))
-        for source in yaml.safe_load(path.read_text())["datasources"]
-    }
+    sources = {}
+    for path in sorted((PROVISIONING / "datasources").glob("*.yaml")):
+        document = yaml.safe_load(path.read_text())
+        sources |= {source["uid"]: source for source in document["datasources"]}
+    return sources
 
 
 SOURCES = _datasources()
@@ -60,13 +71,14 @@ def test_committed_json_is_what_the_code_generates() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_six_dashboards_exist() -> None:
-    assert set(BOARDS) == UIDS
-    for name, board in BOARDS.items():
-        assert board["uid"] == name
+def test_the_six_dashboards_exist_and_the_logs_one_per_backend() -> None:
+    assert set(BOARDS) == FILES
+    for path, board in BOARDS.items():
+        assert board["uid"] == path.rsplit("/", 1)[-1].removesuffix(".json")
+    assert {board["uid"] for board in BOARDS.values()} == UIDS
 
 
-@pytest.mark.parametrize("uid", sorted(UIDS))
+@pytest.mark.parametrize("uid", sorted(FILES))
 def test_dashboard_model(uid: str) -> None:
     board = BOARDS[uid]
     for key in ("title", "uid", "schemaVersion", "panels", "templating", "time", "links"):
@@ -81,7 +93,7 @@ def test_dashboard_model(uid: str) -> None:
     assert len(_panels(board)) >= 4
 
 
-@pytest.mark.parametrize("uid", sorted(UIDS))
+@pytest.mark.parametrize("uid", sorted(FILES))
 def test_every_panel_has_a_description_a_unit_and_queries(uid: str) -> None:
     for panel in _panels(BOARDS[uid]):
         where = f"{BOARDS[uid]['title']} / {panel['title']}"
@@ -104,7 +116,7 @@ def _resolve(uid: str, reference: dict[str, Any]) -> str:
     return variable["current"]["value"]
 
 
-@pytest.mark.parametrize("uid", sorted(UIDS))
+@pytest.mark.parametrize("uid", sorted(FILES))
 def test_every_datasource_referenced_is_provisioned(uid: str) -> None:
     board = BOARDS[uid]
     references = [p["datasource"] for p in _panels(board)]
@@ -116,11 +128,11 @@ def test_every_datasource_referenced_is_provisioned(uid: str) -> None:
         assert SOURCES[resolved]["type"] == reference["type"]
 
 
-@pytest.mark.parametrize("uid", sorted(UIDS))
+@pytest.mark.parametrize("uid", sorted(FILES))
 def test_links_lead_to_dashboards_and_runbooks(uid: str) -> None:
     links = BOARDS[uid]["links"]
     targets = {link["url"].removeprefix("/d/") for link in links if link["url"].startswith("/d/")}
-    assert targets == UIDS - {uid}
+    assert targets == UIDS - {BOARDS[uid]["uid"]}
     runbooks = [link["url"] for link in links if "/alerts/runbooks/" in link["url"]]
     assert runbooks, f"{uid}: no runbook link"
     for url in runbooks:
@@ -132,7 +144,7 @@ def test_template_variables_users_expect() -> None:
     for uid, board in BOARDS.items():
         names = {v["name"] for v in board["templating"]["list"]}
         assert "datasource" in names, uid
-    for uid in ("pulse-overview", "pulse-streams"):
+    for uid in ("pulse-overview.json", "pulse-streams.json"):
         names = {v["name"] for v in BOARDS[uid]["templating"]["list"]}
         assert {"instance", "method"} <= names, uid
 
@@ -140,7 +152,7 @@ def test_template_variables_users_expect() -> None:
 def test_exemplars_open_traces_in_jaeger() -> None:
     latency = [
         t
-        for p in _panels(BOARDS["pulse-overview"])
+        for p in _panels(BOARDS["pulse-overview.json"])
         if p["fieldConfig"]["defaults"].get("unit") == "s"
         for t in p["targets"]
     ]
@@ -170,3 +182,60 @@ def test_dashboard_provider_points_at_the_mounted_folder() -> None:
     provider = document["providers"][0]
     assert provider["type"] == "file"
     assert provider["options"]["path"] == "/var/lib/grafana/dashboards/pulse"
+
+
+def _skeleton(panel: dict[str, Any]) -> tuple[Any, ...]:
+    return (panel["type"], panel["title"], json.dumps(panel["gridPos"], sort_keys=True))
+
+
+def test_the_logs_variants_differ_only_in_the_logs_queries() -> None:
+    loki, victorialogs = (BOARDS[f"{b}/pulse-logs.json"] for b in LOGS_BACKENDS)
+    assert [_skeleton(p) for p in loki["panels"]] == [_skeleton(p) for p in victorialogs["panels"]]
+    for backend, (plugin, uid) in LOGS_BACKENDS.items():
+        board = BOARDS[f"{backend}/pulse-logs.json"]
+        variable = next(v for v in board["templating"]["list"] if v["name"] == "logs")
+        assert (variable["query"], variable["current"]["value"]) == (plugin, uid)
+        logs_targets = [
+            t for p in _panels(board) for t in p["targets"] if t["datasource"]["uid"] == "${logs}"
+        ]
+        assert len(logs_targets) == 2, backend
+        assert {t["datasource"]["type"] for t in logs_targets} == {plugin}
+
+    def prometheus(board: dict[str, Any]) -> list[str]:
+        return [
+            t["expr"]
+            for p in _panels(board)
+            for t in p["targets"]
+            if t["datasource"]["type"] == "prometheus"
+        ]
+
+    assert prometheus(loki) == prometheus(victorialogs)
+    assert "service_name" in json.dumps(loki)
+    assert "service.name" in json.dumps(victorialogs)
+
+
+def _chart_pulse_memory_limit() -> int:
+    values = yaml.safe_load((REPO / "deploy" / "helm" / "pulse" / "values.yaml").read_text())
+    limit = values["pulse"]["resources"]["limits"]["memory"]
+    assert limit.endswith("Mi"), f"write this test's parsing for {limit!r}"
+    return int(limit.removesuffix("Mi")) * 2**20
+
+
+def test_memory_thresholds_follow_the_chart_limit() -> None:
+    limit = _chart_pulse_memory_limit()
+    panels = {p["title"]: p for p in _panels(BOARDS["pulse-overview.json"])}
+    steps = [
+        step["value"]
+        for title in ("Memory (largest instance)", "Memory")
+        for step in panels[title]["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        if step["value"] is not None
+    ]
+    assert steps == [int(0.8 * limit), limit, int(0.8 * limit)]
+    assert f"{limit // 2**20} MiB" in panels["Memory (largest instance)"]["description"]
+
+
+def test_the_sdk_is_pinned_to_the_grafana_11_6_flavour() -> None:
+    project = (REPO / "pyproject.toml").read_text()
+    pins = [line for line in project.splitlines() if "grafana-foundation-sdk" in line]
+    assert pins == ['  "grafana-foundation-sdk==1769699379!11.6.0",']
+    assert {board["schemaVersion"] for board in BOARDS.values()} == {41}
