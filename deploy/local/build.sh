@@ -7,6 +7,7 @@
 #                            kube-controller-manager kube-scheduler kwok)
 #   build.sh path NAME       print the binary's path, building it first when missing
 #   build.sh crds            print the directory of the Prometheus operator CRDs the chart uses
+#   build.sh path dashboard-check   the strict dashboard checker, built on first use
 #
 # Binaries land in ${PULSE_TOOLS_DIR:-~/.cache/pulse/tools}/<name>-<version>/ and are reused.
 set -euo pipefail
@@ -32,7 +33,8 @@ version_of() {
     etcd) echo "$ETCD_VERSION" ;;
     kube-apiserver|kube-controller-manager|kube-scheduler) echo "$KUBERNETES_VERSION" ;;
     kwok) echo "$KWOK_VERSION" ;;
-    *) echo "unknown tool '$1'; known: ${ALL[*]} ${CLUSTER[*]}" >&2; return 2 ;;
+    dashboard-check) echo "$GRAFANA_FOUNDATION_SDK_VERSION" ;;
+    *) echo "unknown tool '$1'; known: ${ALL[*]} ${CLUSTER[*]} dashboard-check" >&2; return 2 ;;
   esac
 }
 
@@ -133,6 +135,9 @@ build_one() {
     kwok)
       go_install "$dir" "sigs.k8s.io/kwok/cmd/kwok@v$version" -ldflags="-s -w"
       kwok_stages "$dir" "$version" ;;
+    dashboard-check)
+      wrapper_pins dashboard-check github.com/grafana/grafana-foundation-sdk/go "$version"
+      build_wrapped "$dir" dashboard-check pulse.local/tools/dashboard-check ;;
   esac
   [[ -x "$dir/$name" ]] || { echo "build of $name produced no binary" >&2; return 1; }
   echo "built $name $version in $(( $(date +%s) - start ))s -> $dir/$name" >&2
