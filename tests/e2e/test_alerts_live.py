@@ -155,12 +155,17 @@ def test_alertmanager_inhibits_what_a_bigger_alert_explains(stack: Stack) -> Non
                 "severity": "critical",
                 "service": "pulse",
             },
-            {"alertname": "LokiDown", "severity": "warning", "service": "loki", "backend": "loki"},
+            {
+                "alertname": "LogsBackendDown",
+                "severity": "warning",
+                "service": "logs-backend",
+                "backend": "logs",
+            },
             {
                 "alertname": "OtelcolExporterQueueNearlyFull",
                 "severity": "warning",
                 "service": "otelcol",
-                "backend": "loki",
+                "backend": "logs",
             },
             {
                 "alertname": "OtelcolExporterQueueNearlyFull",
@@ -189,6 +194,6 @@ def test_alertmanager_inhibits_what_a_bigger_alert_explains(stack: Stack) -> Non
     assert found[("OtherProbe", "warning")] == "active"
     assert found[("OtelcolDown", "critical")] == "active"
     assert found[("PulseTelemetryAbsent", "critical")] == "suppressed"
-    assert found[("LokiDown", "warningloki")] == "active"
-    assert found[("OtelcolExporterQueueNearlyFull", "warningloki")] == "suppressed"
+    assert found[("LogsBackendDown", "warninglogs")] == "active"
+    assert found[("OtelcolExporterQueueNearlyFull", "warninglogs")] == "suppressed"
     assert found[("OtelcolExporterQueueNearlyFull", "warningjaeger")] == "active"
