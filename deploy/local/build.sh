@@ -23,7 +23,9 @@ CLUSTER=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 
 version_of() {
   case "$1" in
-    promtool|prometheus) echo "$PROMETHEUS_VERSION" ;;
+    promtool) echo "$PROMETHEUS_VERSION" ;;
+    # Its own directory: a binary cached from before the UI was embedded is not reused.
+    prometheus) echo "$PROMETHEUS_VERSION-ui" ;;
     alertmanager|amtool) echo "$ALERTMANAGER_VERSION" ;;
     helm) echo "$HELM_VERSION" ;;
     kubeconform) echo "$KUBECONFORM_VERSION" ;;
@@ -74,6 +76,90 @@ build_otelcol() {
   rm -rf "$work"
 }
 
+js_toolchain() {  # Node.js and pnpm, each from its per-platform package on the npm registry
+  local arch
+  command -v npm >/dev/null || {
+    echo "the Prometheus UI build needs npm to install Node.js $NODE_VERSION and pnpm $PNPM_VERSION" >&2
+    return 1; }
+  case "$(uname -m)" in
+    x86_64) arch=x64 ;;
+    aarch64) arch=arm64 ;;
+    *) echo "no Node.js package for machine $(uname -m)" >&2; return 1 ;;
+  esac
+  npm_tool "node-$NODE_VERSION" "node-linux-$arch@$NODE_VERSION" "node-linux-$arch/bin/node"
+  npm_tool "pnpm-$PNPM_VERSION" "@pnpm/exe.linux-$arch@$PNPM_VERSION" "@pnpm/exe.linux-$arch/pnpm"
+  PATH="$TOOLS/node-$NODE_VERSION/node_modules/node-linux-$arch/bin:$TOOLS/pnpm-$PNPM_VERSION/node_modules/@pnpm/exe.linux-$arch:$PATH"
+}
+
+npm_tool() {  # dir package@version binary: one package without dependencies, installed once
+  local dir="$TOOLS/$1"
+  [[ -x "$dir/node_modules/$3" ]] && return 0
+  echo "installing $2 from the npm registry…"
+  npm install --prefix "$dir" --no-save --no-package-lock --ignore-scripts --no-audit --no-fund \
+    --loglevel=error "$2"
+  [[ -x "$dir/node_modules/$3" ]] || { echo "$2 has no $3" >&2; return 1; }
+}
+
+lock_entries() {  # pnpm-lock.yaml: the name@version of every locked package
+  sed -n '/^packages:$/,/^snapshots:$/s/^  '"'"'\{0,1\}\([^ '"'"'][^'"'"']*\)'"'"'\{0,1\}:$/\1/p' "$1" | sort
+}
+
+ui_overrides() {  # web/ui: replace the locked packages the registry does not serve (versions.env)
+  local ui="$1" entry locked name served overrides="overrides:"
+  [[ -n "$PROMETHEUS_UI_OVERRIDES" ]] || return 0
+  grep -q '^overrides:' "$ui/pnpm-workspace.yaml" && {
+    echo "web/ui/pnpm-workspace.yaml has overrides of its own; PROMETHEUS_UI_OVERRIDES cannot add to them" >&2
+    return 1; }
+  grep -q '^minimumReleaseAgeExclude:$' "$ui/pnpm-workspace.yaml" ||
+    echo "minimumReleaseAgeExclude:" >> "$ui/pnpm-workspace.yaml"
+  for entry in $PROMETHEUS_UI_OVERRIDES; do
+    locked="${entry%%=*}" served="${entry#*=}" name="${locked%@*}"
+    lock_entries "$ui/pnpm-lock.yaml" | grep -qxF "$locked" || {
+      echo "PROMETHEUS_UI_OVERRIDES: web/ui/pnpm-lock.yaml locks no $locked" >&2; return 1; }
+    echo "  the registry does not serve $locked: using $name@$served"
+    overrides+=$'\n'"  '$name': $served"
+    # The release-age policy checks the lock before the override applies, and an unserved version
+    # has no age to check.
+    sed -i "s|^minimumReleaseAgeExclude:\$|&\n  - '$locked'|" "$ui/pnpm-workspace.yaml"
+  done
+  echo "$overrides" >> "$ui/pnpm-workspace.yaml"
+}
+
+build_prometheus() (  # dir: Prometheus with its web UI embedded, as upstream's `make build` does
+  # A subshell: its variables, working directory and exit trap stay here.
+  dir="$1" work="$(mktemp -d)" start="$(date +%s)"
+  trap 'rm -rf "$work"' EXIT
+  src="$(go mod download -json "github.com/prometheus/prometheus@v$PROMETHEUS_VERSION" \
+    | sed -nE 's/^\t"Dir": "(.*)",$/\1/p')"
+  cp -r "$src" "$work/prometheus"
+  chmod -R u+w "$work/prometheus"
+  ui="$work/prometheus/web/ui"
+  js_toolchain
+  echo "prometheus: Node.js $(node --version), pnpm $(pnpm --version); installing web/ui's locked packages…"
+  ui_overrides "$ui"
+  # What the lock holds once the overrides apply; nothing else may be resolved anew.
+  lock_entries "$ui/pnpm-lock.yaml" > "$work/expected"
+  for entry in $PROMETHEUS_UI_OVERRIDES; do
+    awk -v locked="${entry%%=*}" '$0 != locked' "$work/expected" > "$work/kept"
+    { cat "$work/kept"; echo "${entry%@*}@${entry#*=}"; } | sort > "$work/expected"
+  done
+  (cd "$ui" && pnpm install --reporter=append-only \
+    "$([[ -n "$PROMETHEUS_UI_OVERRIDES" ]] && echo --no-frozen-lockfile || echo --frozen-lockfile)")
+  diff "$work/expected" <(lock_entries "$ui/pnpm-lock.yaml") || {
+    echo "prometheus: pnpm resolved other packages than web/ui/pnpm-lock.yaml locks" >&2; return 1; }
+  # The new UI only (upstream's BUILD_UI=mantine); the old one is served only with
+  # --enable-feature=old-ui, which the stack does not set.
+  echo "prometheus: building the web UI (web/ui/build_ui.sh --mantine-ui)…"
+  (cd "$ui" && CI="" pnpm run build:mantine-ui)
+  echo "prometheus: web UI built in $(( $(date +%s) - start ))s"
+  echo "prometheus: compressing the assets and embedding them (builtinassets)…"
+  cd "$work/prometheus"
+  bash scripts/compress_assets.sh  # the module's files carry no executable bits
+  GOWORK=off go build -tags builtinassets,remove_all_sd \
+    -ldflags="-s -w -X github.com/prometheus/common/version.Version=$(cat VERSION)" \
+    -o "$dir/prometheus" ./cmd/prometheus
+)
+
 build_wrapped() {  # dir name package [module]: wrapper modules carry upstream's replace lines
   local dir="$1" name="$2" pkg="$3" module="${4:-$2}"
   (cd "$HERE/tools/$module" && GONOSUMDB="${GONOSUMDB:-go.opentelemetry.io,github.com/open-telemetry}" \
@@ -105,8 +191,9 @@ build_one() {
   start=$(date +%s)
   echo "building $name $version (the first build of a tool takes minutes; later runs reuse it)…" >&2
   case "$name" in
-    promtool|prometheus)
-      go_install "$dir" "github.com/prometheus/prometheus/cmd/$name@v$version" -tags remove_all_sd -ldflags="-s -w" ;;
+    promtool)
+      go_install "$dir" "github.com/prometheus/prometheus/cmd/promtool@v$version" -tags remove_all_sd -ldflags="-s -w" ;;
+    prometheus) build_prometheus "$dir" >&2 ;;
     alertmanager|amtool)
       go_install "$dir" "github.com/prometheus/alertmanager/cmd/$name@v$version" -ldflags="-s -w" ;;
     helm)
