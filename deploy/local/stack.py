@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""The local stack without containers: Collector, Jaeger, Prometheus, VictoriaLogs and Alertmanager
-as processes on loopback, started and stopped by PID.
+"""The local stack without containers: Collector, Jaeger, Prometheus, VictoriaLogs, Alertmanager and
+the alert webhooks as processes on loopback, started and stopped by PID.
 
     stack.py up | down | status | urls | start NAME | stop NAME | restart NAME
     stack.py render-alertmanager [DIR]   print the path of the rendered Alertmanager config
@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from processes import Processes, StartupError, tool, warn_if_ephemeral
+from webhooks import RECEIVERS
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -46,8 +47,9 @@ PORTS = {
     "PROMETHEUS_PORT": 9090,
     "ALERTMANAGER_PORT": 9093,
     "VICTORIALOGS_PORT": 9428,
+    "WEBHOOKS_PORT": 5001,
 }
-ORDER = ("victorialogs", "jaeger", "alertmanager", "prometheus", "otelcol")
+ORDER = ("webhooks", "victorialogs", "jaeger", "alertmanager", "prometheus", "otelcol")
 READY_TIMEOUT_S = 120.0
 # VictoriaLogs answers 200 to records outside [now - retention, now + future retention] and only
 # counts them in vl_rows_dropped_total: the stack keeps the widest window it accepts (100 years),
@@ -58,7 +60,7 @@ VICTORIALOGS_RETENTION = "100y"
 @dataclass(frozen=True)
 class Component:
     name: str
-    tool: str
+    tool: str  # a pinned upstream binary (build.sh), or a script of deploy/local ending in .py
     args: Callable[[Stack], list[str]]
     ready_url: Callable[[Stack], str]
     env: Callable[[Stack], dict[str, str]] = lambda s: {}
@@ -93,6 +95,7 @@ class Stack:
             "prometheus": f"http://127.0.0.1:{p['PROMETHEUS_PORT']}",
             "alertmanager": f"http://127.0.0.1:{p['ALERTMANAGER_PORT']}",
             "victorialogs": f"http://127.0.0.1:{p['VICTORIALOGS_PORT']}",
+            "webhooks": f"http://127.0.0.1:{p['WEBHOOKS_PORT']}",
         }[name]
 
     @property
@@ -106,6 +109,7 @@ class Stack:
             "prometheus",
             "alertmanager",
             "victorialogs",
+            "webhooks",
         )
         return {n: self.url(n) for n in names}
 
@@ -174,6 +178,12 @@ class Stack:
                 ],
                 lambda s: s.url("victorialogs") + "/health",
             ),
+            Component(
+                "webhooks",
+                "webhooks.py",
+                lambda s: [f"--port={s.ports['WEBHOOKS_PORT']}"],
+                lambda s: s.url("webhooks") + "/-/ready",
+            ),
         ]
 
     def render(self, template: str) -> Path:
@@ -188,8 +198,8 @@ class Stack:
         source = REPO / "alerts" / "alertmanager" / "alertmanager.yml"
         secrets = self.dir / "alertmanager-secrets"
         secrets.mkdir(parents=True, exist_ok=True)
-        base = self.env.get("PULSE_ALERT_WEBHOOK_BASE", "http://127.0.0.1:19095")
-        for receiver in ("pager", "chat", "ticket", "deadmansswitch"):
+        base = self.env.get("PULSE_ALERT_WEBHOOK_BASE", self.url("webhooks"))
+        for receiver in RECEIVERS:
             (secrets / f"{receiver}.url").write_text(f"{base}/{receiver}\n")
         text = source.read_text().replace("/etc/alertmanager/secrets", str(secrets))
         templates = REPO / "alerts" / "alertmanager" / "templates"
@@ -215,9 +225,13 @@ class Stack:
     def start(self, name: str) -> None:
         component = self.components[name]
         if self.pid(name) is None:
+            if component.tool.endswith(".py"):
+                program = [sys.executable, str(HERE / component.tool)]
+            else:
+                program = [tool(component.tool)]
             self.processes.start(
                 name,
-                [tool(component.tool), *component.args(self)],
+                [*program, *component.args(self)],
                 {**self.env, **component.env(self)},
                 self.ports_of(name),
             )
