@@ -4,7 +4,7 @@ STACK := $(PYTHON) deploy/local/stack.py
 COLLECTOR_CONFIG ?= deploy/otel-collector/config.yaml
 COLLECTOR_K8S_CONFIG ?= deploy/otel-collector/k8s.yaml
 
-.PHONY: stack stack-up stack-down stack-status collector-validate
+.PHONY: stack stack-up stack-down stack-reset stack-status collector-validate
 TEST_CHECKS += collector-validate
 
 stack: ## build or install the pinned upstream binaries (first build takes minutes, then cached)
@@ -15,6 +15,9 @@ stack-up: stack ## start Collector, Jaeger, Prometheus, VictoriaLogs, Alertmanag
 
 stack-down: ## stop exactly the processes stack-up started
 	$(STACK) down
+
+stack-reset: ## stop the stack and empty its state (.stack/: metrics, logs, alerts of earlier runs)
+	$(STACK) reset
 
 stack-status: ## show which stack processes run and whether they are ready
 	$(STACK) status

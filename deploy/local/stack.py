@@ -2,7 +2,7 @@
 """The local stack without containers: Collector, Jaeger, Prometheus, VictoriaLogs, Alertmanager and
 the alert webhooks as processes on loopback, started and stopped by PID.
 
-    stack.py up | down | status | urls | start NAME | stop NAME | restart NAME
+    stack.py up | down | reset | status | urls | start NAME | stop NAME | restart NAME
     stack.py render-alertmanager [DIR]   print the path of the rendered Alertmanager config
 
 Ports default to the documented ones and move with environment variables (see PORTS), or all at
@@ -253,9 +253,13 @@ class Stack:
 
     def up(self, fresh: bool = False, progress: Callable[[str], None] = print) -> float:
         """Start everything in dependency order, wait until each is ready; return seconds."""
-        if fresh and self.dir.exists():
-            self.down()
-            shutil.rmtree(self.dir)
+        if fresh:
+            self.reset()
+        elif (self.dir / "prometheus").exists():
+            progress(
+                f"reusing the metrics, logs and alert state of earlier runs in {self.dir} "
+                "(an earlier fault's alerts can still fire): `make stack-reset` empties it"
+            )
         started = time.monotonic()
         warn_if_ephemeral(self.ports, progress)
         for name in ORDER:
@@ -274,6 +278,12 @@ class Stack:
     def down(self) -> None:
         for name in reversed(ORDER):
             self.stop(name)
+
+    def reset(self) -> None:
+        """Stop the stack and remove its state: data, logs, rendered configs."""
+        self.down()
+        if self.dir.exists():
+            shutil.rmtree(self.dir)
 
     def status(self) -> dict[str, str]:
         result = {}
@@ -311,6 +321,9 @@ def main(argv: list[str]) -> int:
         elif command == "down":
             stack.down()
             print("stack stopped")
+        elif command == "reset":
+            stack.reset()
+            print(f"stack stopped, {stack.dir} removed: the next start begins empty")
         elif command == "status":
             for name, state in stack.status().items():
                 print(f"  {name:13} {state}")
