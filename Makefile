@@ -50,13 +50,8 @@ serve: $(STAMP) ## run Pulse in the foreground (gRPC 50051, admin 9464)
 loadgen: $(STAMP) ## run the load generator against localhost:50051
 	$(PULSE) loadgen
 
-run: $(STAMP) stack ## the local stack, Pulse and the load generator in the foreground; Ctrl-C stops all
-	$(PYTHON) deploy/local/stack.py up
-	@echo "Pulse gRPC localhost:50051, admin http://localhost:9464 (/metrics /readyz /faults)"
-	@echo "Jaeger http://localhost:16686  Prometheus http://localhost:9090  VictoriaLogs http://localhost:9428  Alertmanager http://localhost:9093"
-	@trap '$(PYTHON) deploy/local/stack.py down; kill 0' INT TERM EXIT; \
-	OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317 PULSE_FAULTS_ENABLED=true $(PULSE) serve & \
-	sleep 3; OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317 $(PULSE) loadgen; wait
+run: $(STAMP) stack ## the local stack, Pulse and the load generator in the foreground, and where to look; Ctrl-C stops all
+	@$(PY) deploy/local/run.py
 
 bench: $(STAMP) ## benchmarks: figures as ratios against a baseline measured in the same run
 	$(PY) -m bench
