@@ -15,7 +15,8 @@ PROTOS := $(wildcard $(PROTO_DIR)/pulse/v1/*.proto)
 # Areas bring their own targets: the local stack, the local control plane, alerts, dashboards, the Helm chart. Each adds
 # the checks `make test` must run to TEST_CHECKS.
 TEST_CHECKS :=
--include deploy/local/stack.mk deploy/local/cluster.mk alerts/alerts.mk dashboards/dashboards.mk deploy/helm/chart.mk
+-include deploy/local/stack.mk deploy/local/cluster.mk alerts/alerts.mk dashboards/dashboards.mk deploy/helm/chart.mk \
+	tests/browser/browser.mk
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -41,7 +42,7 @@ lint: $(STAMP) ## ruff
 test-fast: $(STAMP) ## unit and integration tests (no upstream binaries)
 	$(VENV)/bin/pytest -q -m "not e2e" tests
 
-test: $(STAMP) lint proto-check stack $(TEST_CHECKS) ## everything CI proves: lint, stubs, unit, integration, end to end
+test: $(STAMP) lint proto-check stack chromium $(TEST_CHECKS) ## everything CI proves: lint, stubs, unit, integration, end to end
 	$(VENV)/bin/pytest -q -p no:cacheprovider tests
 
 serve: $(STAMP) ## run Pulse in the foreground (gRPC 50051, admin 9464)

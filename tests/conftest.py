@@ -17,8 +17,9 @@ from pulse.config import Settings
 from pulse.server.app import PulseServer
 from pulse.telemetry import Telemetry, build_test_telemetry
 
-# The live stack and Pulse, one per session for the end-to-end and the browser tests alike.
-pytest_plugins = ["live_stack"]
+# The live stack and Pulse, one per session for the end-to-end and the browser tests alike, and
+# the browser tests' Chromium.
+pytest_plugins = ["live_stack", "browser.chromium"]
 
 
 @dataclass
