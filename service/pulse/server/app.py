@@ -18,8 +18,10 @@ from pulse.config import Settings
 from pulse.server.admin import AdminServer
 from pulse.server.auth import AuthInterceptor
 from pulse.server.component import Component
+from pulse.server.decoding import DecodingInterceptor
 from pulse.server.faults import FaultInterceptor, FaultRegistry
 from pulse.server.rpc_metrics import RpcMetricsInterceptor
+from pulse.server.streams import StreamWritingInterceptor
 from pulse.telemetry import Telemetry
 from pulse.v1 import logs_pb2, metrics_pb2, sensors_pb2
 
@@ -68,10 +70,13 @@ class PulseServer:
         ]
 
     def _interceptors(self) -> list[grpc.aio.ServerInterceptor]:
+        """Outermost first. Writing streams is outermost, so a cancelled stream unwinds in its
+        own task; decoding is innermost, so a request is parsed only after authentication."""
         infrastructure = any_of(
             service_name("grpc.health.v1.Health"), service_prefix("grpc.reflection")
         )
         interceptors: list[grpc.aio.ServerInterceptor] = [
+            StreamWritingInterceptor(),
             # Health's Watch writes with context.write(), which the tracing interceptor breaks.
             aio_server_interceptor(
                 tracer_provider=self.telemetry.tracer_provider, filter_=negate(infrastructure)
@@ -82,6 +87,7 @@ class PulseServer:
             interceptors.append(AuthInterceptor(self.settings.auth, self.telemetry.instruments))
         if self.faults is not None:
             interceptors.append(FaultInterceptor(self.faults, self.telemetry.instruments))
+        interceptors.append(DecodingInterceptor())
         return interceptors
 
     def _options(self) -> list[tuple[str, int]]:

@@ -7,12 +7,22 @@ from typing import Any
 
 import grpc
 
-__all__ = ["SKIPPED_SERVICES", "Before", "is_skipped", "rpc_type", "wrap_before"]
+__all__ = [
+    "SKIPPED_SERVICES",
+    "Before",
+    "is_skipped",
+    "original_behavior",
+    "rebuild",
+    "rpc_type",
+    "wrap_before",
+]
 
 # Infrastructure services: not authenticated, not faulted, not measured.
 SKIPPED_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 Before = Callable[[grpc.aio.ServicerContext], Awaitable[None]]
+
+_SAME: Any = object()
 
 
 def is_skipped(method: str) -> bool:
@@ -29,8 +39,15 @@ def rpc_type(handler: grpc.RpcMethodHandler) -> str:
     return "unary"
 
 
-def rebuild(handler: grpc.RpcMethodHandler, behavior: Callable[..., Any]) -> grpc.RpcMethodHandler:
-    """A handler of the same shape and serializers around a new behavior."""
+def rebuild(
+    handler: grpc.RpcMethodHandler,
+    behavior: Callable[..., Any],
+    request_deserializer: Callable[[bytes], Any] | None = _SAME,
+) -> grpc.RpcMethodHandler:
+    """A handler of the same shape and serializers around a new behavior.
+
+    ``request_deserializer`` replaces the handler's (None: the behavior receives raw bytes).
+    """
     factory = {
         (False, False): grpc.unary_unary_rpc_method_handler,
         (False, True): grpc.unary_stream_rpc_method_handler,
@@ -39,7 +56,9 @@ def rebuild(handler: grpc.RpcMethodHandler, behavior: Callable[..., Any]) -> grp
     }[(handler.request_streaming, handler.response_streaming)]
     return factory(
         behavior,
-        request_deserializer=handler.request_deserializer,
+        request_deserializer=handler.request_deserializer
+        if request_deserializer is _SAME
+        else request_deserializer,
         response_serializer=handler.response_serializer,
     )
 

@@ -24,15 +24,21 @@ FLUSH_INTERVAL_S = 1.0
 
 
 def status_of(context: grpc.aio.ServicerContext, error: BaseException | None) -> grpc.StatusCode:
-    """The status a call ended with, as the client sees it."""
-    if isinstance(error, asyncio.CancelledError):
+    """The status a call ended with, as the client sees it.
+
+    A call that stops because its client went away is CANCELLED, or DEADLINE_EXCEEDED when the
+    client's deadline had passed: the handler sees ``CancelledError`` (unary calls, streams
+    cancelled while they wait) or ``GeneratorExit`` (a response stream closed by its writer).
+    Neither is an error of the handler, so neither may become UNKNOWN.
+    """
+    code = context.code()
+    if isinstance(code, grpc.StatusCode):
+        return code
+    if isinstance(error, asyncio.CancelledError | GeneratorExit):
         remaining = context.time_remaining()
         if remaining is not None and remaining <= 0:
             return grpc.StatusCode.DEADLINE_EXCEEDED
         return grpc.StatusCode.CANCELLED
-    code = context.code()
-    if isinstance(code, grpc.StatusCode):
-        return code
     if error is not None and not isinstance(error, grpc.aio.AbortError):
         return grpc.StatusCode.UNKNOWN
     return grpc.StatusCode.OK

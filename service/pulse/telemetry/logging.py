@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -12,7 +14,7 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
 from opentelemetry.sdk._logs import LoggerProvider
 
-__all__ = ["JsonFormatter", "configure_logging"]
+__all__ = ["JsonFormatter", "Throttle", "configure_logging"]
 
 # Attributes every LogRecord has; anything else came through ``extra=`` and is logged.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
@@ -73,3 +75,21 @@ def configure_logging(
         exporter = LoggingHandler(level=logging.NOTSET, logger_provider=logger_provider)
         exporter.addFilter(_NotExported())
         root.addHandler(exporter)
+
+
+class Throttle:
+    """At most one log line per key and interval: ``allow`` returns how many were suppressed
+    since the last line (0 or more), or None while the interval has not passed."""
+
+    def __init__(self, every_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._every, self._clock = every_s, clock
+        self._next: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+
+    def allow(self, key: str) -> int | None:
+        now = self._clock()
+        if now < self._next.get(key, 0.0):
+            self._suppressed[key] = self._suppressed.get(key, 0) + 1
+            return None
+        self._next[key] = now + self._every
+        return self._suppressed.pop(key, 0)
