@@ -227,7 +227,9 @@ async def test_stream_metrics_count_messages_and_active_streams(pulse_server) ->
     assert codes == {"CANCELLED"}
 
 
-async def test_drain_reports_not_serving_and_refuses_new_calls(pulse_server) -> None:
+async def test_drain_answers_not_serving_refuses_new_calls_and_lets_calls_finish(
+    pulse_server,
+) -> None:
     srv = await pulse_server()
     stub = metrics_pb2_grpc.MetricsServiceStub(srv.channel)
     health = health_pb2_grpc.HealthStub(srv.channel)
@@ -238,9 +240,13 @@ async def test_drain_reports_not_serving_and_refuses_new_calls(pulse_server) -> 
     status, ready = await _http("GET", f"{srv.admin_url}/readyz")
     assert status == 503
     assert ready["checks"]["grpc_serving"] is False
-    assert srv.server.health._server_status[""] == health_pb2.HealthCheckResponse.NOT_SERVING
-    with pytest.raises(grpc.aio.AioRpcError):
-        await health.Check(health_pb2.HealthCheckRequest(), timeout=2)
+    # A probe during the grace period gets an answer, so "draining" is told from "dead".
+    reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=2)
+    assert reply.status == health_pb2.HealthCheckResponse.NOT_SERVING
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub.ListMetricTypes(metrics_pb2.ListMetricTypesRequest(), timeout=2)
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "shutting down" in refused.value.details()
     # The open stream keeps flowing during the grace period, then is cancelled.
     assert (await stream.read()).metric_type
     await stopping

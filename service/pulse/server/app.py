@@ -19,6 +19,7 @@ from pulse.server.admin import AdminServer
 from pulse.server.auth import AuthInterceptor
 from pulse.server.component import Component
 from pulse.server.decoding import DecodingInterceptor
+from pulse.server.drain import Drain, DrainInterceptor
 from pulse.server.faults import FaultInterceptor, FaultRegistry
 from pulse.server.rpc_metrics import RpcMetricsInterceptor
 from pulse.server.streams import StreamWritingInterceptor
@@ -58,11 +59,15 @@ class PulseServer:
         self.components = list(components) if components is not None else self._build_areas()
         self.faults = FaultRegistry(pulse_methods()) if settings.faults.enabled else None
         self.health = HealthServicer()
-        self.draining = False
+        self.drain = Drain()
         self.grpc_port = 0
         self.admin_port = 0
         self._server: grpc.aio.Server | None = None
         self._admin = AdminServer(telemetry.registry, self.readiness, self.faults)
+
+    @property
+    def draining(self) -> bool:
+        return self.drain.draining
 
     def _build_areas(self) -> list[Component]:
         return [
@@ -82,6 +87,7 @@ class PulseServer:
                 tracer_provider=self.telemetry.tracer_provider, filter_=negate(infrastructure)
             ),
             RpcMetricsInterceptor(self.telemetry.instruments),
+            DrainInterceptor(self.drain),
         ]
         if self.settings.auth.enabled:
             interceptors.append(AuthInterceptor(self.settings.auth, self.telemetry.instruments))
@@ -161,13 +167,16 @@ class PulseServer:
         return all(checks.values()), checks
 
     async def stop(self, grace: float | None = None) -> None:
-        """Drain: NOT_SERVING, refuse new calls, let calls finish within the grace, then cancel."""
+        """Drain: health answers NOT_SERVING and new calls are refused, while the calls in
+        progress get ``grace`` seconds to finish; then the rest are cancelled."""
         grace = self.settings.grpc.shutdown_grace_s if grace is None else grace
-        self.draining = True
         await self.health.enter_graceful_shutdown()
+        self.drain.start()
         if self._server is not None:
-            _log.info("draining", extra={"grace_s": grace})
-            await self._server.stop(grace)
+            _log.info("draining", extra={"grace_s": grace, "calls": self.drain.active})
+            if not await self.drain.wait_idle(grace):
+                _log.info("grace period over", extra={"calls_cancelled": self.drain.active})
+            await self._server.stop(0)
         for component in reversed(self.components):
             try:
                 await component.stop()
