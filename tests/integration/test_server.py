@@ -345,3 +345,58 @@ async def test_mutual_tls(pulse_server, certificates: dict[str, Path]) -> None:
                 metrics_pb2.ListMetricTypesRequest(), timeout=10
             )
         assert error.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+# --- health and reflection -----------------------------------------------------------------
+
+
+async def test_health_list_names_every_service(pulse_server) -> None:
+    srv = await pulse_server()
+    reply = await health_pb2_grpc.HealthStub(srv.channel).List(health_pb2.HealthListRequest())
+    assert set(reply.statuses) == {
+        "",
+        "pulse.v1.MetricsService",
+        "pulse.v1.LogService",
+        "pulse.v1.SensorService",
+    }
+    assert {s.status for s in reply.statuses.values()} == {health_pb2.HealthCheckResponse.SERVING}
+
+
+@pytest.mark.parametrize("version", ["v1", "v1alpha"])
+async def test_reflection_describes_services_and_methods(pulse_server, version: str) -> None:
+    """What `grpcurl list` and `grpcurl describe pulse.v1.LogService.Ingest` ask, through the
+    reflection client's descriptor database, under both service names."""
+    from google.protobuf.descriptor_pool import DescriptorPool
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+        ProtoReflectionDescriptorDatabase,
+    )
+
+    srv = await pulse_server()
+    stub = reflection_pb2_grpc.ServerReflectionStub(srv.channel)
+    if version == "v1":
+        stub.ServerReflectionInfo = srv.channel.stream_stream(
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+            response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+        )
+
+    async def ask(**request: str) -> reflection_pb2.ServerReflectionResponse:
+        async for reply in stub.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(**request)])
+        ):
+            return reply
+        raise AssertionError("no reply")
+
+    names = {s.name for s in (await ask(list_services="")).list_services_response.service}
+    assert {"grpc.reflection.v1.ServerReflection", "pulse.v1.LogService"} <= names
+    reply = await ask(file_containing_symbol="pulse.v1.LogService.Ingest")
+    assert reply.WhichOneof("message_response") == "file_descriptor_response", reply
+
+    def describe() -> str:
+        with grpc.insecure_channel(srv.grpc_address) as channel:
+            pool = DescriptorPool(ProtoReflectionDescriptorDatabase(channel))
+            method = pool.FindMethodByName("pulse.v1.LogService.Ingest")
+            return f"{method.input_type.full_name} {method.client_streaming}"
+
+    if version == "v1alpha":  # the reflection client speaks v1alpha
+        assert await asyncio.to_thread(describe) == "pulse.v1.IngestRequest True"

@@ -8,9 +8,7 @@ import logging
 from collections.abc import Sequence
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1._async import HealthServicer
-from grpc_reflection.v1alpha import reflection
+from grpc_health.v1 import health_pb2
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 from opentelemetry.instrumentation.grpc.filters import any_of, negate, service_name, service_prefix
 
@@ -21,6 +19,7 @@ from pulse.server.component import Component
 from pulse.server.decoding import DecodingInterceptor
 from pulse.server.drain import Drain, DrainInterceptor
 from pulse.server.faults import FaultInterceptor, FaultRegistry
+from pulse.server.introspection import HEALTH_SERVICE, Health, enable_reflection
 from pulse.server.rpc_metrics import RpcMetricsInterceptor
 from pulse.server.streams import StreamWritingInterceptor
 from pulse.telemetry import Telemetry
@@ -58,7 +57,7 @@ class PulseServer:
         self.telemetry = telemetry
         self.components = list(components) if components is not None else self._build_areas()
         self.faults = FaultRegistry(pulse_methods()) if settings.faults.enabled else None
-        self.health = HealthServicer()
+        self.health = Health()
         self.drain = Drain()
         self.grpc_port = 0
         self.admin_port = 0
@@ -117,16 +116,9 @@ class PulseServer:
         for component in self.components:
             await component.start()
             component.register(server)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        self.health.register(server)
         names = [name for comp in self.components for name in comp.service_names]
-        reflection.enable_server_reflection(
-            [
-                *names,
-                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                reflection.SERVICE_NAME,
-            ],
-            server,
-        )
+        enable_reflection([*names, HEALTH_SERVICE], server)
         self.grpc_port = self._bind(server)
         await server.start()
         self._server = server
