@@ -8,6 +8,7 @@ start-up with a message naming the key, the value and what is allowed (see ``loa
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 from pathlib import Path
@@ -31,6 +32,7 @@ from pydantic_settings import (
 )
 
 __all__ = [
+    "OTHER_VARIABLES",
     "AdminSettings",
     "AuthSettings",
     "ConfigError",
@@ -44,6 +46,7 @@ __all__ = [
     "TelemetrySettings",
     "TlsSettings",
     "load",
+    "setting_variables",
 ]
 
 CommaList = Annotated[list[str], NoDecode]
@@ -183,6 +186,17 @@ class IngestSettings(_Section):
 
     _split = field_validator("redaction_patterns", mode="before")(_split_commas)
 
+    @field_validator("redaction_patterns")
+    @classmethod
+    def _compile(cls, patterns: list[str]) -> list[str]:
+        from pulse.log_service.redaction import InvalidPattern, compile_patterns
+
+        try:
+            compile_patterns(patterns)
+        except InvalidPattern as exc:
+            raise ValueError(str(exc)) from None
+        return patterns
+
 
 class MonitorSettings(_Section):
     buffer_entries: int = Field(10_000, ge=1, description="Ring buffer of recent entries.")
@@ -269,6 +283,74 @@ class Settings(BaseSettings):
         return self.sensors.database or self.data_dir / "sensors.db"
 
 
+# ``PULSE_*`` variables that are not settings of ``pulse serve``, and what reads them. A name
+# ending in "_" stands for every variable that starts with it. Every other ``PULSE_*`` variable
+# stops ``pulse serve`` (a typo such as PULSE_TOKENS must not start the server without auth).
+OTHER_VARIABLES: dict[str, str] = {
+    "PULSE_CONFIG": "the YAML configuration file of pulse serve",
+    "PULSE_TARGET": "client commands and the load generator: the server's host:port",
+    "PULSE_TOKEN": "client commands and the load generator: bearer token",
+    "PULSE_API_KEY": "client commands and the load generator: API key",
+    "PULSE_LOADGEN_": "the load generator's flags",
+    "PULSE_STACK_": "the local stack (deploy/local)",
+    "PULSE_CLUSTER_": "the local control plane (deploy/local)",
+    "PULSE_TOOLS_DIR": "where deploy/local/build.sh keeps upstream binaries",
+    "PULSE_CACHE_DIR": "deploy/local/build.sh's cache",
+    "PULSE_ALERT_WEBHOOK_BASE": "the local stack's Alertmanager receivers",
+    "PULSE_CHART": "deploy/helm/check.sh: the chart it checks",
+    "PULSE_DOCKERFILE": "deploy/helm/check.sh: the Dockerfile it checks",
+    "PULSE_CHROMIUM": "tests/browser: the Chromium binary",
+    "PULSE_TEST_ARTIFACTS": "tests/browser: where screenshots are kept",
+    "PULSE_PROMETHEUS_URL": "Grafana datasource provisioning",
+    "PULSE_LOGS_URL": "Grafana datasource provisioning",
+    "PULSE_LOGS_DATASOURCE_UID": "Grafana datasource provisioning",
+    "PULSE_LOGS_SERVICE_FIELD": "Grafana datasource provisioning",
+    "PULSE_JAEGER_URL": "Grafana datasource provisioning",
+    "PULSE_ALERTMANAGER_URL": "Grafana datasource provisioning",
+}
+
+
+def setting_variables() -> dict[str, str]:
+    """Every ``PULSE_*`` variable that sets a key: variable -> dotted key."""
+    names = {}
+    for field, info in Settings.model_fields.items():
+        section = info.annotation
+        if isinstance(section, type) and issubclass(section, BaseModel):
+            for key in section.model_fields:
+                names[f"PULSE_{field}_{key}".upper()] = f"{field}.{key}"
+        else:
+            names[f"PULSE_{field}".upper()] = field
+    return names
+
+
+def _is_other(name: str) -> bool:
+    return any(
+        name.startswith(other) if other.endswith("_") else name == other
+        for other in OTHER_VARIABLES
+    )
+
+
+def _check_variables(environ: dict[str, str]) -> None:
+    known = setting_variables()
+    unknown = sorted(
+        name
+        for name in environ
+        if name.startswith("PULSE_") and name not in known and not _is_other(name)
+    )
+    if not unknown:
+        return
+    lines = ["unknown environment variables (a typo would silently change nothing):"]
+    for name in unknown:
+        # The server reads settings, so the nearest setting is the likely intent.
+        near = difflib.get_close_matches(name, known, n=1, cutoff=0.6) or (
+            difflib.get_close_matches(name, OTHER_VARIABLES, n=1, cutoff=0.6)
+        )
+        hint = f"; did you mean {near[0]}?" if near else ""
+        lines.append(f"  {name}: not a Pulse setting{hint}")
+    lines.append("  settings: PULSE_<SECTION>_<KEY>, see `pulse config show`")
+    raise ConfigError("\n".join(lines))
+
+
 _CONFIG_FILE: dict[str, Path | None] = {}
 
 
@@ -284,6 +366,7 @@ def load(
     ``config_file`` falls back to ``PULSE_CONFIG``; ``overrides`` (from flags) win over all,
     given as nested dicts, e.g. ``{"grpc": {"port": 0}}``.
     """
+    _check_variables(dict(os.environ))
     path = config_file or os.environ.get("PULSE_CONFIG") or None
     if path is not None:
         path = Path(path)

@@ -86,3 +86,32 @@ def test_invalid_configuration_exits_two_naming_the_key(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "ingest.max_batch_entries" in result.stderr
     assert "lots" in result.stderr
+
+
+@pytest.mark.parametrize("command", [["serve"], ["config", "show"]])
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        (
+            "PULSE_TOKENS",
+            "secret",
+            "PULSE_TOKENS: not a Pulse setting; did you mean PULSE_AUTH_TOKENS?",
+        ),
+        ("PULSE_INGEST_REDACTION_PATTERNS", "(unclosed", "ingest.redaction_patterns"),
+    ],
+    ids=["typo", "redaction-pattern"],
+)
+def test_bad_variables_exit_two_naming_them(
+    tmp_path: Path, command: list[str], variable: str, value: str, named: str
+) -> None:
+    env = _env(tmp_path, **{variable: value, "PULSE_STACK_PORT_OFFSET": "14500"})
+    result = subprocess.run(
+        [sys.executable, "-m", "pulse", *command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert named in result.stderr
+    assert "Traceback" not in result.stderr

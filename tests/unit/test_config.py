@@ -126,3 +126,84 @@ def test_tls_needs_cert_and_key_together(tmp_path: Path) -> None:
 def test_sensor_range_must_be_ordered() -> None:
     with pytest.raises(config.ConfigError, match=r"sensors.*min_temperature must be below"):
         config.load(overrides={"sensors": {"min_temperature": 50, "max_temperature": 10}})
+
+
+def test_an_unknown_pulse_variable_stops_start_up_naming_the_nearest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PULSE_TOKENS", "secret")
+    monkeypatch.setenv("PULSE_API_KEYS", "secret")
+    with pytest.raises(config.ConfigError) as error:
+        config.load()
+    message = str(error.value)
+    assert "PULSE_TOKENS: not a Pulse setting; did you mean PULSE_AUTH_TOKENS?" in message
+    assert "PULSE_API_KEYS: not a Pulse setting; did you mean PULSE_AUTH_API_KEYS?" in message
+    assert "secret" not in message
+
+
+def test_the_projects_own_variables_are_not_settings_and_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in (
+        "PULSE_STACK_PORT_OFFSET",
+        "PULSE_STACK_DIR",
+        "PULSE_TOOLS_DIR",
+        "PULSE_CLUSTER_PORT_OFFSET",
+        "PULSE_ALERT_WEBHOOK_BASE",
+        "PULSE_TARGET",
+        "PULSE_TOKEN",
+        "PULSE_LOADGEN_DURATION",
+    ):
+        monkeypatch.setenv(name, "1")
+    assert config.load().grpc.port == 50051
+
+
+def test_every_pulse_variable_the_repository_names_is_known() -> None:
+    """One source of truth: a new PULSE_* variable anywhere in the project is either a setting
+    or listed in config.OTHER_VARIABLES, else `make run` with it exported would stop Pulse."""
+    import re
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[2]
+    listed = subprocess.run(
+        ["git", "grep", "-ohE", r"PULSE_[A-Z0-9_]*[A-Z0-9]", "--", ".", ":!service/pulse/v1"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    # Python constants named PULSE_* (e.g. alerts.config.PULSE_MEMORY_KEY) are not variables.
+    constants = set(
+        subprocess.run(
+            ["git", "grep", "-ohP", r"^PULSE_[A-Z0-9_]+(?= =)", "--", "*.py"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+    )
+    known = config.setting_variables()
+    unknown = sorted(
+        {
+            name
+            for name in listed
+            if name not in known
+            and name not in constants
+            and not any(
+                name.startswith(o) if o.endswith("_") else name == o for o in config.OTHER_VARIABLES
+            )
+            and f"{name}_" not in config.OTHER_VARIABLES  # a family's own name
+            and not re.fullmatch(r"PULSE_(TOKENS|API_KEYS|SECTION|KEY)", name)  # this file's
+        }
+    )
+    assert not unknown, f"add to config.OTHER_VARIABLES or make them settings: {unknown}"
+
+
+def test_an_invalid_redaction_pattern_names_the_key(tmp_path: Path) -> None:
+    file = tmp_path / "pulse.yaml"
+    file.write_text("ingest:\n  redaction_patterns: ['ok', '(unclosed']\n")
+    with pytest.raises(config.ConfigError) as error:
+        config.load(file)
+    message = str(error.value)
+    assert "ingest.redaction_patterns" in message
+    assert "redaction_patterns[1]" in message
+    assert "missing )" in message

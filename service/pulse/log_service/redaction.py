@@ -6,27 +6,40 @@ from collections.abc import Sequence
 
 import re2
 
-__all__ = ["REPLACEMENT", "Redactor"]
+__all__ = ["REPLACEMENT", "InvalidPattern", "Redactor", "compile_patterns"]
 
 REPLACEMENT = "[REDACTED]"
 # Cheap lowercase substrings; a text without any of them cannot match the default patterns.
 _DEFAULT_HINTS = ("pass", "pwd", "secret", "token", "key", "auth", "bearer")
 
 
+class InvalidPattern(ValueError):
+    """A redaction pattern RE2 cannot compile; the message names its index."""
+
+
+def compile_patterns(patterns: Sequence[str]) -> list[object]:
+    """Each pattern compiled with RE2 (memory-bounded), or ``InvalidPattern`` naming the first
+    that fails."""
+    options = re2.Options()
+    options.max_mem = 8 << 20
+    options.log_errors = False
+    compiled = []
+    for i, pattern in enumerate(patterns):
+        try:
+            compiled.append(re2.compile(pattern, options))
+        except re2.error as exc:
+            reason = exc.args[0] if exc.args else exc
+            if isinstance(reason, bytes):
+                reason = reason.decode("utf-8", "replace")
+            raise InvalidPattern(
+                f"redaction_patterns[{i}] {pattern[:64]!r}: not valid RE2: {reason}"
+            ) from None
+    return compiled
+
+
 class Redactor:
     def __init__(self, patterns: Sequence[str], hints: Sequence[str] | None = None) -> None:
-        options = re2.Options()
-        options.max_mem = 8 << 20
-        self._patterns = []
-        for i, pattern in enumerate(patterns):
-            try:
-                compiled = re2.compile(pattern, options)
-            except re2.error as exc:
-                reason = exc.args[0] if exc.args else exc
-                if isinstance(reason, bytes):
-                    reason = reason.decode("utf-8", "replace")
-                raise ValueError(f"ingest.redaction_patterns[{i}]: {reason}") from None
-            self._patterns.append((compiled, compiled.groups >= 1))
+        self._patterns = [(p, p.groups >= 1) for p in compile_patterns(patterns)]
         # Hints only hold for the default patterns; custom ones are always applied.
         self._hints = tuple(hints) if hints is not None else None
 
