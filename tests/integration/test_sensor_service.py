@@ -150,3 +150,25 @@ async def test_temperature_gauge_bounds_its_sensor_label(pulse_server) -> None:
     assert labels == {"s0", "s1", "other"}
     spans = [s.name for s in srv.telemetry.span_exporter.get_finished_spans()]
     assert spans.count("sensor.record") == 4
+
+
+async def test_readiness_asks_the_database(pulse_server) -> None:
+    import json
+    import urllib.error
+    import urllib.request
+
+    srv = await pulse_server()
+
+    def readyz() -> tuple[int, dict]:
+        try:
+            with urllib.request.urlopen(f"{srv.admin_url}/readyz", timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    assert (await asyncio.to_thread(readyz))[0] == 200
+    store = srv.server.components[2].store
+    await store._run(store._db.close)  # the database breaks under a running server
+    status, body = await asyncio.to_thread(readyz)
+    assert status == 503
+    assert body["checks"]["sensor_store"] is False

@@ -282,7 +282,7 @@ class LogComponent:
     async def stop(self) -> None:
         return None
 
-    def checks(self) -> dict[str, bool]:
+    async def checks(self) -> dict[str, bool]:
         return {}
 
 

@@ -180,5 +180,5 @@ class MetricsComponent:
     async def stop(self) -> None:
         return None
 
-    def checks(self) -> dict[str, bool]:
+    async def checks(self) -> dict[str, bool]:
         return {}

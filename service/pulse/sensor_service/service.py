@@ -210,5 +210,5 @@ class SensorComponent:
         self._open = False
         await self.store.close()
 
-    def checks(self) -> dict[str, bool]:
-        return {"sensor_store": self._open}
+    async def checks(self) -> dict[str, bool]:
+        return {"sensor_store": self._open and await self.store.healthy()}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -22,7 +22,7 @@ class AdminServer:
     def __init__(
         self,
         registry: CollectorRegistry,
-        readiness: Callable[[], tuple[bool, dict[str, bool]]],
+        readiness: Callable[[], Awaitable[tuple[bool, dict[str, bool]]]],
         faults: FaultRegistry | None,
     ) -> None:
         self._registry = registry
@@ -55,7 +55,7 @@ class AdminServer:
         return web.json_response({"status": "ok"})
 
     async def _readyz(self, _: web.Request) -> web.Response:
-        ready, checks = self._readiness()
+        ready, checks = await self._readiness()
         return web.json_response(
             {"status": "ready" if ready else "not ready", "checks": checks},
             status=200 if ready else 503,

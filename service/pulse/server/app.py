@@ -152,10 +152,10 @@ class PulseServer:
         )
         return server.add_secure_port(address, credentials)
 
-    def readiness(self) -> tuple[bool, dict[str, bool]]:
+    async def readiness(self) -> tuple[bool, dict[str, bool]]:
         checks = {"grpc_serving": self._server is not None and not self.draining}
         for component in self.components:
-            checks.update(component.checks())
+            checks.update(await component.checks())
         return all(checks.values()), checks
 
     async def stop(self, grace: float | None = None) -> None:
