@@ -12,7 +12,6 @@ PULSE_STACK_DIR, default .stack/ in the repository. Standard library only, so te
 
 from __future__ import annotations
 
-import glob
 import os
 import re
 import shutil
@@ -303,10 +302,6 @@ def _ok(url: str) -> bool:
             return 200 <= response.status < 300
     except (urllib.error.URLError, OSError, ValueError):
         return False
-
-
-def alert_rule_files() -> list[str]:
-    return sorted(glob.glob(str(REPO / "alerts" / "rules" / "*.yaml")))
 
 
 def main(argv: list[str]) -> int:

@@ -7,6 +7,8 @@ import sys
 import time
 from typing import Any
 
+from pulse.cli.common import EXIT_USAGE
+
 __all__ = ["add_parsers"]
 
 DESCRIPTION = """Check a Pulse deployment end to end: every workload of the Helm release rolled
@@ -100,7 +102,7 @@ def _checks(args: argparse.Namespace) -> list[Any] | int:
     logs = [c for c in LOGS_BACKENDS if c in given]
     if len(logs) > 1:
         print("pulse doctor: give one logs backend, --loki or --victorialogs", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if args.no_kubernetes:
         missing = [
             f"--{flag}"
@@ -114,7 +116,7 @@ def _checks(args: argparse.Namespace) -> list[Any] | int:
                 f"pulse doctor: --no-kubernetes needs every address; missing {missing}",
                 file=sys.stderr,
             )
-            return 2
+            return EXIT_USAGE
         return backend_checks(
             DirectBackends(given), frozenset(args.skip), logs[0] if logs else None
         )

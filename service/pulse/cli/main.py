@@ -7,6 +7,7 @@ import sys
 
 from pulse import __version__
 from pulse.cli import doctor, serve, watch
+from pulse.cli.common import EXIT_INTERRUPTED
 
 __all__ = ["build_parser", "main"]
 
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         sys.stderr.close()
         return 0

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 from pydantic import SecretStr
 
+from pulse.cli.common import EXIT_USAGE
 from pulse.config import ConfigError, Settings, load
 
 __all__ = ["add_parsers"]
@@ -50,7 +51,7 @@ def _settings(args: argparse.Namespace) -> Settings | None:
 def _serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if settings is None:
-        return 2
+        return EXIT_USAGE
     from pulse.server.run import serve
 
     return serve(settings)
@@ -71,7 +72,7 @@ def _masked(value: Any) -> Any:
 def _show(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if settings is None:
-        return 2
+        return EXIT_USAGE
     print(yaml.safe_dump(_masked(settings.model_dump()), sort_keys=False), end="")
     return 0
 

@@ -21,9 +21,6 @@ __all__ = [
     "backend_checks",
 ]
 
-COMPONENTS = ("pulse", "prometheus", "jaeger", "loki")
-
-
 @dataclass(frozen=True)
 class Check:
     name: str

@@ -11,7 +11,7 @@ import os
 import socket
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from opentelemetry import metrics, trace
 from opentelemetry._logs import set_logger_provider
@@ -58,7 +58,6 @@ class Telemetry:
     span_exporter: InMemorySpanExporter | None = None
     metric_reader: InMemoryMetricReader | None = None
     log_exporter: InMemoryLogRecordExporter | None = None
-    _installed: bool = field(default=False, repr=False)
 
     @property
     def tracer(self) -> trace.Tracer:
@@ -73,7 +72,6 @@ class Telemetry:
         trace.set_tracer_provider(self.tracer_provider)
         metrics.set_meter_provider(self.meter_provider)
         set_logger_provider(self.logger_provider)
-        self._installed = True
 
     def shutdown(self) -> None:
         """Flush and stop every exporter; each is bounded by its own timeout."""
