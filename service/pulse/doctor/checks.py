@@ -21,6 +21,7 @@ __all__ = [
     "backend_checks",
 ]
 
+
 @dataclass(frozen=True)
 class Check:
     name: str
@@ -32,7 +33,15 @@ class Check:
 class Backends(Protocol):
     """Reaches a component's HTTP API: ``get("loki", "/ready", {...})`` returns the body."""
 
-    def get(self, component: str, path: str, params: dict[str, Any] | None = None) -> bytes: ...
+    def get(
+        self,
+        component: str,
+        path: str,
+        params: dict[str, Any] | None = None,
+        also_ok: tuple[int, ...] = (),
+    ) -> bytes:
+        """The body of a 2xx answer, or of one whose status is in ``also_ok``."""
+        ...
 
     def where(self, component: str) -> str: ...
 
@@ -47,14 +56,25 @@ class DirectBackends:
     def where(self, component: str) -> str:
         return self.urls.get(component, "(no address given)")
 
-    def get(self, component: str, path: str, params: dict[str, Any] | None = None) -> bytes:
+    def get(
+        self,
+        component: str,
+        path: str,
+        params: dict[str, Any] | None = None,
+        also_ok: tuple[int, ...] = (),
+    ) -> bytes:
         if component not in self.urls:
             raise LookupError(f"no address for {component}")
         url = self.urls[component] + path
         if params:
             url += "?" + urllib.parse.urlencode(params)
-        with urllib.request.urlopen(url, timeout=self.timeout_s) as response:
-            return response.read()
+        try:
+            with urllib.request.urlopen(url, timeout=self.timeout_s) as response:
+                return response.read()
+        except urllib.error.HTTPError as error:
+            if error.code in also_ok:
+                return error.read()
+            raise
 
 
 class LayeredBackends:
@@ -69,8 +89,14 @@ class LayeredBackends:
     def where(self, component: str) -> str:
         return self._pick(component).where(component)
 
-    def get(self, component: str, path: str, params: dict[str, Any] | None = None) -> bytes:
-        return self._pick(component).get(component, path, params)
+    def get(
+        self,
+        component: str,
+        path: str,
+        params: dict[str, Any] | None = None,
+        also_ok: tuple[int, ...] = (),
+    ) -> bytes:
+        return self._pick(component).get(component, path, params, also_ok)
 
 
 def _json(backends: Backends, component: str, path: str, **params: Any) -> Any:
@@ -87,10 +113,11 @@ def _value(result: list[dict[str, Any]]) -> float:
 
 
 def pulse_serving(backends: Backends) -> Check:
-    reply = _json(backends, "pulse", "/readyz")
+    # Not ready is an answer (503), not an unreachable Pulse.
+    reply = json.loads(backends.get("pulse", "/readyz", also_ok=(503,)))
     if reply.get("status") == "ready":
         return Check("Pulse is serving", True, f"/readyz ready at {backends.where('pulse')}")
-    failing = [name for name, check in reply.get("checks", {}).items() if check != "ok"]
+    failing = [name for name, ok in reply.get("checks", {}).items() if ok is not True]
     return Check(
         "Pulse is serving",
         False,

@@ -138,7 +138,13 @@ class ServiceProxyBackends:
             return str(error)
         return f"service {self.namespace}/{name}:{port} (API server proxy)"
 
-    def get(self, component: str, path: str, params: dict[str, Any] | None = None) -> bytes:
+    def get(
+        self,
+        component: str,
+        path: str,
+        params: dict[str, Any] | None = None,
+        also_ok: tuple[int, ...] = (),
+    ) -> bytes:
         name, port = self._resolve(component)
         method, url, headers, _, _ = self.api.param_serialize(
             "GET",
@@ -151,7 +157,7 @@ class ServiceProxyBackends:
             response = self.api.call_api(method, url, header_params=headers, _request_timeout=15)
         except (ApiException, urllib3.exceptions.HTTPError) as error:
             raise ConnectionError(f"API server unreachable: {error}") from error
-        if not 200 <= response.status < 300:
+        if not 200 <= response.status < 300 and response.status not in also_ok:
             body = (response.read() or b"").decode(errors="replace").strip()
             raise ConnectionError(f"API server proxy: {response.status} {body[:200]}")
         return response.read()
