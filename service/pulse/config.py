@@ -87,7 +87,9 @@ class GrpcSettings(_Section):
 
 
 class AdminSettings(_Section):
-    host: str = Field("0.0.0.0", description="Address of the admin HTTP port.")
+    host: str | None = Field(
+        None, description="Address of the admin HTTP port; default: grpc.host (0.0.0.0)."
+    )
     port: int = Field(9464, ge=0, le=65535, description="/metrics, /healthz, /readyz, /faults.")
 
 

@@ -515,6 +515,13 @@ def test_auth_and_tls_wire_files_secrets_and_probes() -> None:
     # Kubelet gRPC probes cannot do TLS.
     assert "grpc" not in pulse["readinessProbe"]
     assert pulse["readinessProbe"]["httpGet"]["port"] == "admin"
+    # The admin port follows gRPC onto TLS: probes and the Service say HTTPS.
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert pulse[probe]["httpGet"]["scheme"] == "HTTPS", probe
+    admin = next(
+        p for p in find(objects, "Service", "pulse")["spec"]["ports"] if p["name"] == "admin"
+    )
+    assert admin["appProtocol"] == "https"
     mounts = {m["mountPath"] for m in pulse["volumeMounts"]}
     assert {"/etc/pulse/auth", "/etc/pulse/tls"} <= mounts
     loadgen = container(objects, "pulse-loadgen")

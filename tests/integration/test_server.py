@@ -347,6 +347,92 @@ async def test_mutual_tls(pulse_server, certificates: dict[str, Path]) -> None:
         assert error.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
+# --- the admin port --------------------------------------------------------------------------
+
+
+async def _http_raw(
+    method: str, url: str, body: bytes, headers: dict[str, str] | None = None, context=None
+) -> tuple[int, Any]:
+    def call() -> tuple[int, Any]:
+        request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(request, timeout=10, context=context) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    return await asyncio.to_thread(call)
+
+
+async def test_faults_require_the_grpc_credentials(pulse_server) -> None:
+    srv = await pulse_server(faults={"enabled": True}, auth={"tokens": "tok", "api_keys": "key"})
+    url = f"{srv.admin_url}/faults"
+    spec = json.dumps({LIST: {"error_rate": 1.0}}).encode()
+    for headers in ({}, {"Authorization": "Bearer nope"}, {"X-Api-Key": "nope"}):
+        status, body = await _http_raw("PUT", url, spec, headers)
+        assert status == 401, headers
+        assert "credentials" in body["error"]
+        assert (await _http_raw("GET", url, b"", headers))[0] == 401
+    assert srv.server.faults.snapshot() == {}
+    assert (await _http_raw("PUT", url, spec, {"Authorization": "Bearer tok"}))[0] == 200
+    assert (await _http_raw("DELETE", url, b"", {"X-Api-Key": "key"}))[0] == 200
+    # The other endpoints stay open for probes and scrapers.
+    assert (await _http("GET", f"{srv.admin_url}/readyz"))[0] == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        (b'{"\xff": 1}', "not UTF-8"),
+        (b'{"' + LIST.encode() + b'": {"latency_ms": ' + b"9" * 5000 + b"}}", "not usable JSON"),
+        (b"{oops", "not JSON"),
+    ],
+    ids=["invalid-utf8", "5000-digit-integer", "broken-json"],
+)
+async def test_faults_bodies_that_do_not_parse_are_400(pulse_server, body: bytes, named) -> None:
+    srv = await pulse_server(faults={"enabled": True})
+    status, reply = await _http_raw("PUT", f"{srv.admin_url}/faults", body)
+    assert status == 400
+    assert named in reply["error"]
+
+
+async def test_admin_binds_the_grpc_host_unless_told_otherwise(pulse_server) -> None:
+    srv = await pulse_server(grpc={"host": "127.0.0.2"}, admin={"host": None})
+    assert srv.server._admin._runner.addresses[0][0] == "127.0.0.2"
+    status, _ = await _http("GET", f"http://127.0.0.2:{srv.server.admin_port}/healthz")
+    assert status == 200
+
+
+async def test_admin_serves_https_when_grpc_uses_tls(
+    pulse_server, certificates: dict[str, Path]
+) -> None:
+    import ssl
+
+    c = certificates
+    srv = await pulse_server(
+        faults={"enabled": True},
+        tls={
+            "cert_file": str(c["server_pem"]),
+            "key_file": str(c["server_key"]),
+            "client_ca_file": str(c["ca_pem"]),
+        },
+    )
+    url = f"https://127.0.0.1:{srv.server.admin_port}"
+    plain = ssl.create_default_context(cafile=str(c["ca_pem"]))
+    # Probes and scrapers need no client certificate...
+    status, ready = await _http_raw("GET", f"{url}/readyz", None, context=plain)
+    assert (status, ready["status"]) == (200, "ready")
+    # ...but /faults takes the same credentials as gRPC: here a client certificate.
+    status, body = await _http_raw("GET", f"{url}/faults", None, context=plain)
+    assert status == 401
+    assert "client certificate" in body["error"]
+    with_cert = ssl.create_default_context(cafile=str(c["ca_pem"]))
+    with_cert.load_cert_chain(c["client_pem"], c["client_key"])
+    assert (await _http_raw("GET", f"{url}/faults", None, context=with_cert))[0] == 200
+    with pytest.raises((urllib.error.URLError, ConnectionError)):  # no plain HTTP there
+        await _http("GET", f"http://127.0.0.1:{srv.server.admin_port}/healthz")
+
+
 # --- health and reflection -----------------------------------------------------------------
 
 

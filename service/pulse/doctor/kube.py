@@ -98,13 +98,16 @@ def workload_checks(api: client.ApiClient, namespace: str, release: str) -> list
 
 def _service(
     api: client.ApiClient, namespace: str, release: str, component: str
-) -> tuple[str, int]:
+) -> tuple[str, int, str]:
+    """(name, port, scheme) of the component's Service; the scheme is the port's appProtocol
+    (https for Pulse's admin port under TLS)."""
     selector = _selector(release, COMPONENTS[component])
     services = client.CoreV1Api(api).list_namespaced_service(namespace, label_selector=selector)
     for service in services.items:
         for port in service.spec.ports or []:
             if port.port == PORTS[component]:
-                return service.metadata.name, port.port
+                scheme = "https" if port.app_protocol == "https" else "http"
+                return service.metadata.name, port.port, scheme
     raise LookupError(f"no Service labelled {selector} with port {PORTS[component]}")
 
 
@@ -124,16 +127,16 @@ class ServiceProxyBackends:
 
     def __init__(self, api: client.ApiClient, namespace: str, release: str) -> None:
         self.api, self.namespace, self.release = api, namespace, release
-        self._found: dict[str, tuple[str, int]] = {}
+        self._found: dict[str, tuple[str, int, str]] = {}
 
-    def _resolve(self, component: str) -> tuple[str, int]:
+    def _resolve(self, component: str) -> tuple[str, int, str]:
         if component not in self._found:
             self._found[component] = _service(self.api, self.namespace, self.release, component)
         return self._found[component]
 
     def where(self, component: str) -> str:
         try:
-            name, port = self._resolve(component)
+            name, port, _ = self._resolve(component)
         except LookupError as error:
             return str(error)
         return f"service {self.namespace}/{name}:{port} (API server proxy)"
@@ -145,10 +148,11 @@ class ServiceProxyBackends:
         params: dict[str, Any] | None = None,
         also_ok: tuple[int, ...] = (),
     ) -> bytes:
-        name, port = self._resolve(component)
+        name, port, scheme = self._resolve(component)
+        service = f"https:{name}:{port}" if scheme == "https" else f"{name}:{port}"
         method, url, headers, _, _ = self.api.param_serialize(
             "GET",
-            f"/api/v1/namespaces/{self.namespace}/services/{name}:{port}/proxy{path}",
+            f"/api/v1/namespaces/{self.namespace}/services/{service}/proxy{path}",
             query_params=list((params or {}).items()),
             header_params={"Accept": "application/json"},
             auth_settings=["BearerToken"],
@@ -165,11 +169,13 @@ class ServiceProxyBackends:
 
 def dns_backends(api: client.ApiClient, namespace: str, release: str) -> DirectBackends:
     """Backends at their cluster DNS names, for a doctor running inside the cluster."""
-    urls = {}
+    urls, unverified = {}, set()
     for component in PORTS:
         try:
-            name, port = _service(api, namespace, release, component)
+            name, port, scheme = _service(api, namespace, release, component)
         except LookupError:
             continue
-        urls[component] = f"http://{name}.{namespace}.svc:{port}"
-    return DirectBackends(urls)
+        urls[component] = f"{scheme}://{name}.{namespace}.svc:{port}"
+        if scheme == "https":
+            unverified.add(component)
+    return DirectBackends(urls, unverified=frozenset(unverified))

@@ -14,7 +14,7 @@ from opentelemetry.instrumentation.grpc.filters import any_of, negate, service_n
 
 from pulse.config import Settings
 from pulse.server.admin import AdminServer
-from pulse.server.auth import AuthInterceptor
+from pulse.server.auth import AuthInterceptor, Credentials
 from pulse.server.component import Component
 from pulse.server.decoding import DecodingInterceptor
 from pulse.server.drain import Drain, DrainInterceptor
@@ -57,12 +57,15 @@ class PulseServer:
         self.telemetry = telemetry
         self.components = list(components) if components is not None else self._build_areas()
         self.faults = FaultRegistry(pulse_methods()) if settings.faults.enabled else None
+        self.credentials = Credentials(settings.auth)
         self.health = Health()
         self.drain = Drain()
         self.grpc_port = 0
         self.admin_port = 0
         self._server: grpc.aio.Server | None = None
-        self._admin = AdminServer(telemetry.registry, self.readiness, self.faults)
+        self._admin = AdminServer(
+            telemetry.registry, self.readiness, self.faults, self.credentials, settings.tls
+        )
 
     @property
     def draining(self) -> bool:
@@ -88,8 +91,8 @@ class PulseServer:
             RpcMetricsInterceptor(self.telemetry.instruments),
             DrainInterceptor(self.drain),
         ]
-        if self.settings.auth.enabled:
-            interceptors.append(AuthInterceptor(self.settings.auth, self.telemetry.instruments))
+        if self.credentials.enabled:
+            interceptors.append(AuthInterceptor(self.credentials, self.telemetry.instruments))
         if self.faults is not None:
             interceptors.append(FaultInterceptor(self.faults, self.telemetry.instruments))
         interceptors.append(DecodingInterceptor())
@@ -125,7 +128,7 @@ class PulseServer:
         for name in ["", *names]:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         a = self.settings.admin
-        await self._admin.start(a.host, a.port)
+        await self._admin.start(a.host or self.settings.grpc.host, a.port)
         self.admin_port = self._admin.port
         _log.info(
             "pulse serving",
