@@ -433,6 +433,27 @@ async def test_admin_serves_https_when_grpc_uses_tls(
         await _http("GET", f"http://127.0.0.1:{srv.server.admin_port}/healthz")
 
 
+async def test_metrics_stay_when_the_sdk_is_disabled(
+    pulse_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from pulse.telemetry import build_telemetry
+
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+    telemetry = build_telemetry("pulse", "test", registry=CollectorRegistry(auto_describe=True))
+    srv = await pulse_server(telemetry=telemetry)
+    await metrics_pb2_grpc.MetricsServiceStub(srv.channel).ListMetricTypes(
+        metrics_pb2.ListMetricTypesRequest()
+    )
+    status, text = await _http("GET", f"{srv.admin_url}/metrics")
+    assert status == 200
+    assert 'rpc_method="pulse.v1.MetricsService/ListMetricTypes"' in text
+    assert "process_memory_usage_bytes" in text
+    telemetry.shutdown()
+
+
 # --- health and reflection -----------------------------------------------------------------
 
 

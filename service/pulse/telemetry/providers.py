@@ -10,7 +10,7 @@ import contextlib
 import os
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from opentelemetry import metrics, trace
@@ -35,7 +35,13 @@ from pulse import __version__
 from pulse.telemetry.instruments import Instruments
 from pulse.telemetry.process_metrics import register_process_metrics
 
-__all__ = ["Telemetry", "build_resource", "build_telemetry", "build_test_telemetry"]
+__all__ = [
+    "Telemetry",
+    "build_resource",
+    "build_telemetry",
+    "build_test_telemetry",
+    "sdk_disabled",
+]
 
 # Pulse exports metrics more often than the SDK's 60 s default so alerts and dashboards are
 # timely; OTEL_METRIC_EXPORT_INTERVAL still wins.
@@ -96,6 +102,24 @@ def build_resource(service_name: str, environment: str) -> Resource:
     return resource
 
 
+def sdk_disabled() -> bool:
+    """``OTEL_SDK_DISABLED=true``: nothing is exported (Pulse's /metrics stays)."""
+    return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+
+
+@contextlib.contextmanager
+def _metrics_kept() -> Iterator[None]:
+    """The SDK's MeterProvider hands out no-op meters under OTEL_SDK_DISABLED, which would empty
+    /metrics, Pulse's own view of itself. The variable means "export nothing" to Pulse, which
+    the caller already ensures, so the provider is built without it."""
+    saved = os.environ.pop("OTEL_SDK_DISABLED", None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ["OTEL_SDK_DISABLED"] = saved
+
+
 def _assemble(
     resource: Resource,
     span_processors: Sequence[object],
@@ -107,11 +131,12 @@ def _assemble(
     for processor in span_processors:
         tracer_provider.add_span_processor(processor)
     prometheus_reader = PrometheusMetricReader(registry=registry)
-    meter_provider = MeterProvider(
-        resource=resource,
-        metric_readers=[*metric_readers, prometheus_reader],
-        shutdown_on_exit=False,  # Telemetry.shutdown flushes, bounded by its caller
-    )
+    with _metrics_kept():
+        meter_provider = MeterProvider(
+            resource=resource,
+            metric_readers=[*metric_readers, prometheus_reader],
+            shutdown_on_exit=False,  # Telemetry.shutdown flushes, bounded by its caller
+        )
     register_process_metrics(meter_provider.get_meter("pulse.process", __version__))
     logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
     for processor in log_processors:
@@ -126,7 +151,9 @@ def build_telemetry(
     export: bool = True,
     registry: CollectorRegistry | None = None,
 ) -> Telemetry:
-    """Providers exporting over OTLP (standard ``OTEL_EXPORTER_OTLP_*`` variables apply)."""
+    """Providers exporting over OTLP (standard ``OTEL_EXPORTER_OTLP_*`` variables apply);
+    ``OTEL_SDK_DISABLED=true`` exports nothing, like ``export=False``."""
+    export = export and not sdk_disabled()
     resource = build_resource(service_name, environment)
     registry = registry or CollectorRegistry(auto_describe=True)
     span_processors: list[object] = []
