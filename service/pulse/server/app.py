@@ -109,6 +109,11 @@ class PulseServer:
             ("grpc.keepalive_time_ms", int(g.keepalive_time_s * 1000)),
             ("grpc.keepalive_timeout_ms", int(g.keepalive_timeout_s * 1000)),
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+            # A silent peer (no reads, no ping acks) is dropped after keepalive_timeout_s: every
+            # ping, the flow-control probe's included, is given that long, not grpc's 60 s, and
+            # keepalive pings go out on connections that carry no data.
+            ("grpc.http2.ping_timeout_ms", int(g.keepalive_timeout_s * 1000)),
+            ("grpc.http2.max_pings_without_data", 0),
             ("grpc.keepalive_permit_without_calls", 1),
             # Two servers must never share a port by accident.
             ("grpc.so_reuseport", 0),
