@@ -146,3 +146,17 @@ async def test_ticks_and_lag_are_recorded(pulse_server) -> None:
     lag = metric_points(srv.telemetry, "pulse.metrics.schedule.lag")
     assert lag
     assert lag[0][1].count >= 5
+
+
+async def test_an_echoed_value_is_cut_so_the_answer_stays_invalid_argument(pulse_server) -> None:
+    srv = await pulse_server()
+    stub = metrics_pb2_grpc.MetricsServiceStub(srv.channel)
+    for request in (
+        metrics_pb2.StreamMetricsRequest(metric_types=["x" * 17_000]),
+        metrics_pb2.StreamMetricsRequest(label_filters={"k" * 17_000: "v"}),
+        metrics_pb2.StreamMetricsRequest(label_filters={"host": "h" * 100}),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            await stub.StreamMetrics(request).read()
+        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert len(error.value.details()) < 1000

@@ -15,6 +15,7 @@ from pulse.metrics_service.schedule import Clock, SystemClock, slots
 from pulse.metrics_service.signals import SIGNALS
 from pulse.telemetry import Telemetry
 from pulse.v1 import metrics_pb2, metrics_pb2_grpc
+from pulse.validation import echo
 
 __all__ = ["DEFAULT_TYPES", "MetricsComponent", "MetricsServicer"]
 
@@ -80,7 +81,7 @@ class MetricsServicer(metrics_pb2_grpc.MetricsServiceServicer):
         allowed = ", ".join(SIGNALS)
         for i, name in enumerate(types):
             if name not in SIGNALS:
-                raise _Invalid(f"metric_types[{i}]: unknown type {name!r}; allowed: {allowed}")
+                raise _Invalid(f"metric_types[{i}]: unknown type {echo(name)}; allowed: {allowed}")
         if len(set(types)) != len(types):
             raise _Invalid("metric_types: each type may appear once")
         interval = request.interval_ms or DEFAULT_INTERVAL_MS
@@ -95,13 +96,14 @@ class MetricsServicer(metrics_pb2_grpc.MetricsServiceServicer):
         for key, value in filters.items():
             if len(key) > MAX_FILTER_CHARS or len(value) > MAX_FILTER_CHARS:
                 raise _Invalid(
-                    f"label_filters[{key[:32]!r}]: keys and values are at most "
+                    f"label_filters[{echo(key)}]: keys and values are at most "
                     f"{MAX_FILTER_CHARS} characters"
                 )
         sources = matching(self._fleet, filters)
         if not sources:
             raise _Invalid(
-                f"label_filters: no source matches {filters}; known labels: {self._known_labels()}"
+                f"label_filters: no source matches {echo(filters)}; "
+                f"known labels: {self._known_labels()}"
             )
         return _StreamPlan(types, sources, interval / 1000)
 

@@ -16,6 +16,7 @@ import grpc
 from pulse.server.handlers import is_skipped, wrap_before
 from pulse.telemetry import conventions as c
 from pulse.telemetry.instruments import Instruments
+from pulse.validation import echo
 
 __all__ = ["Fault", "FaultError", "FaultInterceptor", "FaultRegistry"]
 
@@ -64,25 +65,25 @@ class FaultRegistry:
     def _parse_one(self, method: str, value: Any) -> Fault:
         if method not in self._methods:
             allowed = ", ".join(sorted(self._methods))
-            raise FaultError(f"unknown method {method!r}; allowed: {allowed}")
+            raise FaultError(f"unknown method {echo(method)}; allowed: {allowed}")
         if not isinstance(value, Mapping):
             raise FaultError(f"{method}: must be an object with error_rate and/or latency_ms")
         unknown = set(value) - {"error_rate", "latency_ms"}
         if unknown:
             raise FaultError(
-                f"{method}: unknown keys {sorted(unknown)}; allowed: error_rate, latency_ms"
+                f"{method}: unknown keys {echo(sorted(unknown))}; allowed: error_rate, latency_ms"
             )
         rate = value.get("error_rate", 0.0)
         latency = value.get("latency_ms", 0)
         if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
-            raise FaultError(f"{method}.error_rate: {rate!r} is not a number in [0, 1]")
+            raise FaultError(f"{method}.error_rate: {echo(rate)} is not a number in [0, 1]")
         if (
             isinstance(latency, bool)
             or not isinstance(latency, int)
             or not 0 <= latency <= MAX_LATENCY_MS
         ):
             raise FaultError(
-                f"{method}.latency_ms: {latency!r} is not an integer in [0, {MAX_LATENCY_MS}]"
+                f"{method}.latency_ms: {echo(latency)} is not an integer in [0, {MAX_LATENCY_MS}]"
             )
         return Fault(float(rate), latency)
 
