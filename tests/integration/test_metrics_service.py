@@ -160,3 +160,19 @@ async def test_an_echoed_value_is_cut_so_the_answer_stays_invalid_argument(pulse
             await stub.StreamMetrics(request).read()
         assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert len(error.value.details()) < 1000
+
+
+async def test_memory_usage_is_a_percentage_like_cpu(pulse_server) -> None:
+    srv = await pulse_server()
+    stub = metrics_pb2_grpc.MetricsServiceStub(srv.channel)
+    types = {
+        t.name: t for t in (await stub.ListMetricTypes(metrics_pb2.ListMetricTypesRequest())).types
+    }
+    assert types["memory_usage"].unit == types["cpu_usage"].unit == "percent"
+    assert "memory" in types["memory_usage"].description
+    call = stub.StreamMetrics(
+        metrics_pb2.StreamMetricsRequest(metric_types=["memory_usage"], interval_ms=100)
+    )
+    values = [(await call.read()).value for _ in range(8)]
+    call.cancel()
+    assert all(0 <= v <= 100 for v in values)

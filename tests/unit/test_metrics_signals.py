@@ -28,10 +28,12 @@ def test_shapes_are_deterministic_per_seed_and_source() -> None:
     assert cpu(1, 0, 123.4) != cpu(1, 1, 123.4)
 
 
-def test_memory_creeps_up_then_drops() -> None:
-    memory = SIGNALS["memory_usage"].value
-    series = [memory(0, 0, float(t)) for t in range(0, 1200)]
-    drops = [i for i in range(1, len(series)) if series[i] < series[i - 1] - 1000]
+def test_memory_is_a_percentage_that_creeps_up_then_drops() -> None:
+    signal = SIGNALS["memory_usage"]
+    assert (signal.unit, signal.low, signal.high) == ("percent", 0, 100)
+    series = [signal.value(0, 0, float(t)) for t in range(0, 1200)]
+    assert all(0 <= v <= 100 for v in series)
+    drops = [i for i in range(1, len(series)) if series[i] < series[i - 1] - 30]
     assert drops, "garbage collections drop memory sharply"
     rises = sum(1 for i in range(1, len(series)) if series[i] > series[i - 1])
     assert rises > len(series) * 0.5

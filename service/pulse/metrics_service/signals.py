@@ -43,11 +43,11 @@ def _cpu(seed: int, source: int, t: float) -> float:
 
 
 def _memory(seed: int, source: int, t: float) -> float:
-    # Creeps up for a GC period, then drops back: a sawtooth in MiB.
+    # Share of memory in use: creeps up for a GC period, then drops back (a sawtooth).
     period = 240 + 120 * unit_hash(seed, source, 2)
     offset = unit_hash(seed, source, 2, 1) * period
     growth = ((t + offset) % period) / period
-    return _clamp(2048 + 3072 * growth + _noise(seed, source, 2, t, 20), 0)
+    return _clamp(30 + 50 * growth + _noise(seed, source, 2, t, 0.5), 0, 100)
 
 
 def _disk(seed: int, source: int, t: float) -> float:
@@ -97,7 +97,14 @@ SIGNALS: dict[str, Signal] = {
     s.name: s
     for s in (
         Signal("cpu_usage", "percent", "CPU busy time; a slow wave with noise.", _cpu, 0, 100),
-        Signal("memory_usage", "MiB", "Resident memory; creeps up, drops at each GC.", _memory, 0),
+        Signal(
+            "memory_usage",
+            "percent",
+            "Share of the host's memory in use; creeps up, drops at each GC.",
+            _memory,
+            0,
+            100,
+        ),
         Signal("disk_io", "MB/s", "Disk throughput; a low baseline with bursts.", _disk, 0),
         Signal("network_io", "MB/s", "Network throughput; a baseline with spikes.", _network, 0),
         Signal(
