@@ -172,3 +172,33 @@ async def test_readiness_asks_the_database(pulse_server) -> None:
     status, body = await asyncio.to_thread(readyz)
     assert status == 503
     assert body["checks"]["sensor_store"] is False
+
+
+async def test_a_quiet_watch_still_ticks_under_its_stream_span(pulse_server) -> None:
+    srv = await pulse_server()  # stream_tick_s is 0.2 in tests
+    stub = sensors_pb2_grpc.SensorServiceStub(srv.channel)
+    call = stub.WatchSummaries(sensors_pb2.WatchSummariesRequest(sensor_ids=["nobody"]))
+    exporter = srv.telemetry.span_exporter
+    ticks = []
+    for _ in range(100):
+        ticks = [s for s in exporter.get_finished_spans() if s.name == "sensors.watch.tick"]
+        if len(ticks) >= 2:
+            break
+        await asyncio.sleep(0.05)
+    assert len(ticks) >= 2, "no summary arrived, yet the stream shows in traces"
+    stream = [s for s in exporter.get_finished_spans() if s.kind.name == "SERVER"]
+    assert not [s for s in stream if s.name.endswith("WatchSummaries")], "still open"
+    assert ticks[0].parent is not None
+    assert ticks[0].context.trace_id == ticks[1].context.trace_id
+    assert ticks[0].parent.span_id == ticks[1].parent.span_id
+    call.cancel()
+    for _ in range(100):
+        ended = [
+            s
+            for s in exporter.get_finished_spans()
+            if s.name.endswith("SensorService/WatchSummaries")
+        ]
+        if ended:
+            break
+        await asyncio.sleep(0.05)
+    assert ended[0].context.span_id == ticks[0].parent.span_id

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator
 
 import grpc
@@ -14,6 +13,7 @@ from pulse.metrics_service.fleet import Source, build_fleet, matching
 from pulse.metrics_service.schedule import Clock, SystemClock, slots
 from pulse.metrics_service.signals import SIGNALS
 from pulse.telemetry import Telemetry
+from pulse.telemetry.ticks import StreamTick
 from pulse.v1 import metrics_pb2, metrics_pb2_grpc
 from pulse.validation import echo
 
@@ -120,7 +120,7 @@ class MetricsServicer(metrics_pb2_grpc.MetricsServiceServicer):
         per_cycle = len(plan.pairs)
         sequence = 0
         cycle_lag, cycle = 0.0, 0
-        tick = _Tick(self._telemetry, self._tick_s)
+        tick = _Tick(StreamTick(self._telemetry.tracer, "metrics.tick", self._tick_s))
         async for slot in slots(self._clock, plan.interval_s, per_cycle):
             if slot.cycle != cycle:
                 instruments.metrics_schedule_lag.record(cycle_lag)
@@ -144,12 +144,10 @@ class MetricsServicer(metrics_pb2_grpc.MetricsServiceServicer):
 
 
 class _Tick:
-    """Emits a short ``metrics.tick`` span summarising the stream every few seconds."""
+    """Sums up the stream for its ``metrics.tick`` span."""
 
-    def __init__(self, telemetry: Telemetry, every_s: float) -> None:
-        self._tracer = telemetry.tracer
-        self._every = every_s
-        self._due = time.monotonic() + every_s
+    def __init__(self, tick: StreamTick) -> None:
+        self._tick = tick
         self._sent = self._skipped = 0
         self._lag = 0.0
 
@@ -157,14 +155,16 @@ class _Tick:
         self._sent += 1
         self._skipped += skipped
         self._lag = max(self._lag, lag)
-        if time.monotonic() >= self._due:
-            with self._tracer.start_as_current_span("metrics.tick") as span:
-                span.set_attribute("pulse.stream.messages_sent", self._sent)
-                span.set_attribute("pulse.metrics.lag_max_s", self._lag)
-                span.set_attribute("pulse.metrics.samples_skipped", self._skipped)
+        if self._tick.due():
+            self._tick.emit(
+                {
+                    "pulse.stream.messages_sent": self._sent,
+                    "pulse.metrics.lag_max_s": self._lag,
+                    "pulse.metrics.samples_skipped": self._skipped,
+                }
+            )
             self._sent = self._skipped = 0
             self._lag = 0.0
-            self._due = time.monotonic() + self._every
 
 
 class MetricsComponent:

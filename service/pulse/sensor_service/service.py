@@ -16,6 +16,7 @@ from pulse.sensor_service.watchers import Watcher, Watchers
 from pulse.sensor_service.window import Summary, Window
 from pulse.telemetry import Telemetry
 from pulse.telemetry import conventions as c
+from pulse.telemetry.ticks import StreamTick
 from pulse.v1 import sensors_pb2, sensors_pb2_grpc
 
 __all__ = ["SensorComponent", "SensorServicer"]
@@ -171,19 +172,19 @@ class SensorServicer(sensors_pb2_grpc.SensorServiceServicer):
         watcher = Watcher(ids)
         self.watchers.add(watcher)
         self._telemetry.instruments.sensor_watchers.add(1)
+        tick = StreamTick(self._telemetry.tracer, "sensors.watch.tick", self._tick_s)
         try:
             for window in list(self._windows.values()):
                 if watcher.wants(window.sensor_id):
                     yield to_message(window.summary())
-            sent, due = 0, time.monotonic() + self._tick_s
+            sent = 0
             while True:
-                for summary in await watcher.next_batch():
+                for summary in await watcher.next_batch(tick.remaining_s()):
                     yield to_message(summary)
                     sent += 1
-                if time.monotonic() >= due:
-                    with self._telemetry.tracer.start_as_current_span("sensors.watch.tick") as span:
-                        span.set_attribute("pulse.stream.messages_sent", sent)
-                    sent, due = 0, time.monotonic() + self._tick_s
+                if tick.due():
+                    tick.emit({"pulse.stream.messages_sent": sent})
+                    sent = 0
         finally:
             self.watchers.remove(watcher)
             self._telemetry.instruments.sensor_watchers.add(-1)

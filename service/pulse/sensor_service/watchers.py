@@ -24,8 +24,14 @@ class Watcher:
         self._pending[summary.sensor_id] = summary  # replaces an unsent older one
         self._ready.set()
 
-    async def next_batch(self) -> list[Summary]:
-        await self._ready.wait()
+    async def next_batch(self, timeout_s: float) -> list[Summary]:
+        """The summaries offered since the last batch; empty when none came within
+        ``timeout_s``."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._ready.wait()
+        except TimeoutError:
+            return []
         self._ready.clear()
         batch, self._pending = list(self._pending.values()), {}
         return batch
