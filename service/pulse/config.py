@@ -217,7 +217,8 @@ class SensorSettings(_Section):
     window: int = Field(10, ge=1, le=10_000, description="Readings a summary covers.")
     min_temperature: float = Field(-90.0, description="Lowest plausible reading (°C).")
     max_temperature: float = Field(150.0, description="Highest plausible reading (°C).")
-    max_watchers: int = Field(100, ge=1)
+    max_watchers: int = Field(100, ge=1, description="Concurrent WatchSummaries calls.")
+    max_record_streams: int = Field(16, ge=1, description="Concurrent Record calls.")
     max_labelled_sensors: int = Field(
         50, ge=0, description="Sensors with their own metric series; the rest share 'other'."
     )

@@ -152,6 +152,23 @@ async def test_temperature_gauge_bounds_its_sensor_label(pulse_server) -> None:
     assert spans.count("sensor.record") == 4
 
 
+async def test_times_the_store_cannot_hold_are_rejected_and_the_stream_goes_on(
+    pulse_server,
+) -> None:
+    srv = await pulse_server()
+    stub = sensors_pb2_grpc.SensorServiceStub(srv.channel)
+    early = sensors_pb2.Reading(id="early", sensor_id="s", temperature=1.0)
+    early.time.seconds = -9_300_000_000  # 1675: below SQLite's signed 64-bit nanoseconds
+    nanos = sensors_pb2.Reading(id="nanos", sensor_id="s", temperature=1.0)
+    nanos.time.seconds, nanos.time.nanos = 1_700_000_000, -5
+    reply = await record(stub, early, nanos, reading("ok", "s", 21.0, 5))
+    assert (reply.accepted, reply.rejected) == (1, 2)
+    assert (
+        metric_total(srv.telemetry, "pulse.sensor.readings", **{"pulse.sensor.outcome": "rejected"})
+        == 2
+    )
+
+
 async def test_readiness_asks_the_database(pulse_server) -> None:
     import json
     import urllib.error

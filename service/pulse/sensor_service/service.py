@@ -18,6 +18,7 @@ from pulse.telemetry import Telemetry
 from pulse.telemetry import conventions as c
 from pulse.telemetry.ticks import StreamTick
 from pulse.v1 import sensors_pb2, sensors_pb2_grpc
+from pulse.validation import echo, time_problem
 
 __all__ = ["SensorComponent", "SensorServicer"]
 
@@ -40,8 +41,12 @@ def _validate(reading: sensors_pb2.Reading, low: float, high: float, now_ns: int
     t = reading.temperature
     if not math.isfinite(t) or not low <= t <= high:
         return f"temperature {t} is outside [{low}, {high}]"
-    if reading.HasField("time") and reading.time.ToNanoseconds() > now_ns + MAX_FUTURE_NS:
-        return "time is more than 5 minutes in the future"
+    if reading.HasField("time"):
+        problem = time_problem(reading.time)
+        if problem is not None:
+            return problem
+        if reading.time.ToNanoseconds() > now_ns + MAX_FUTURE_NS:
+            return "time is more than 5 minutes in the future"
     return None
 
 
@@ -72,6 +77,7 @@ class SensorServicer(sensors_pb2_grpc.SensorServiceServicer):
         self._windows: dict[str, Window] = {}
         self._labelled: set[str] = set()
         self.watchers = Watchers()
+        self.record_streams = 0
 
     def load(self, rows: list[tuple[str, int, list[tuple[int, float]]]]) -> None:
         for sensor_id, total, readings in rows:
@@ -86,10 +92,19 @@ class SensorServicer(sensors_pb2_grpc.SensorServiceServicer):
         request_iterator: AsyncIterator[sensors_pb2.Reading],
         context: grpc.aio.ServicerContext,
     ) -> sensors_pb2.RecordResponse:
+        limit = self._settings.max_record_streams
+        if self.record_streams >= limit:
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED, f"too many Record calls: limit is {limit}"
+            )
+        self.record_streams += 1
         accepted = duplicates = rejected = 0
-        async for reading in request_iterator:
-            a, d, r = await self._record_one(reading)
-            accepted, duplicates, rejected = accepted + a, duplicates + d, rejected + r
+        try:
+            async for reading in request_iterator:
+                a, d, r = await self._record_one(reading)
+                accepted, duplicates, rejected = accepted + a, duplicates + d, rejected + r
+        finally:
+            self.record_streams -= 1
         return sensors_pb2.RecordResponse(
             accepted=accepted, duplicates=duplicates, rejected=rejected
         )
@@ -147,7 +162,7 @@ class SensorServicer(sensors_pb2_grpc.SensorServiceServicer):
         if window is None:
             await context.abort(
                 grpc.StatusCode.NOT_FOUND,
-                f"sensor_id {request.sensor_id[:MAX_ID_CHARS]!r}: no readings",
+                f"sensor_id {echo(request.sensor_id)}: no readings",
             )
         return to_message(window.summary())
 
