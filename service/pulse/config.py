@@ -73,7 +73,12 @@ class _Section(BaseModel):
 class GrpcSettings(_Section):
     host: str = Field("0.0.0.0", description="Address the gRPC server binds.")
     port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free port.")
-    max_message_bytes: int = Field(4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    max_message_bytes: int = Field(
+        1024 * 1024,
+        ge=64 * 1024,
+        le=64 * 1024 * 1024,
+        description="Largest request or response message; larger requests get RESOURCE_EXHAUSTED.",
+    )
     max_concurrent_streams: int = Field(1000, ge=1, description="Per HTTP/2 connection.")
     max_connection_age_s: float = Field(
         300.0, gt=0, description="Connections older than this are closed so streams rotate."
@@ -165,7 +170,25 @@ class MetricsSettings(_Section):
 class IngestSettings(_Section):
     max_batch_entries: int = Field(1000, ge=1, le=100_000)
     max_message_bytes: int = Field(8192, ge=16, description="Longer messages are truncated.")
-    max_attributes: int = Field(64, ge=0, description="Attributes beyond this are dropped.")
+    max_attributes: int = Field(32, ge=0, description="Entries with more attributes are rejected.")
+    max_attribute_key_bytes: int = Field(
+        128, ge=1, description="Entries with a longer attribute key are rejected."
+    )
+    max_attribute_value_bytes: int = Field(
+        256, ge=16, description="Longer attribute values are truncated."
+    )
+    max_source_bytes: int = Field(
+        256, ge=1, description="Entries with a longer source are rejected."
+    )
+    max_task_id_bytes: int = Field(
+        256, ge=1, description="Entries with a longer task_id are rejected."
+    )
+    max_batch_id_bytes: int = Field(
+        256, ge=1, description="A longer batch_id ends the call with INVALID_ARGUMENT."
+    )
+    idle_timeout_s: float = Field(
+        60.0, gt=0, description="An Ingest call that sends nothing this long is ended."
+    )
     redaction_patterns: CommaList = Field(
         default_factory=lambda: list(DEFAULT_REDACTION_PATTERNS),
         description="RE2 patterns; group 1, when present, is kept and the rest replaced.",
@@ -179,14 +202,28 @@ class IngestSettings(_Section):
     max_tracked_keys: int = Field(
         10_000, ge=1, description="Per-source and per-task buckets kept; least recent evicted."
     )
+    max_tracked_key_bytes: int = Field(
+        2 * 1024 * 1024, ge=1024, description="Bytes of source and task keys kept, per level."
+    )
     dedup_window_s: float = Field(300.0, ge=0, description="Batch ids remembered this long.")
-    dedup_max_batches: int = Field(100_000, ge=1)
+    dedup_max_batches: int = Field(100_000, ge=1, description="Batch ids remembered at most.")
+    dedup_max_bytes: int = Field(
+        4 * 1024 * 1024, ge=1024, description="Bytes of batch ids remembered at most."
+    )
     max_streams: int = Field(64, ge=1, description="Concurrent Ingest calls.")
     emit_log_records: bool = Field(
         True, description="Emit accepted entries as OpenTelemetry log records."
     )
 
     _split = field_validator("redaction_patterns", mode="before")(_split_commas)
+
+    @property
+    def max_entry_bytes(self) -> int:
+        """The largest encoded size of an accepted entry: every field at its limit, with
+        protobuf framing, times, ids, severity and sequence."""
+        fixed = self.max_message_bytes + self.max_source_bytes + self.max_task_id_bytes + 112
+        per_attribute = self.max_attribute_key_bytes + self.max_attribute_value_bytes + 16
+        return fixed + self.max_attributes * per_attribute
 
     @field_validator("redaction_patterns")
     @classmethod
@@ -202,14 +239,46 @@ class IngestSettings(_Section):
 
 class MonitorSettings(_Section):
     buffer_entries: int = Field(10_000, ge=1, description="Ring buffer of recent entries.")
-    max_subscribers: int = Field(100, ge=1)
+    buffer_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024 * 1024, description="Bytes the ring buffer holds at most."
+    )
+    max_subscribers: int = Field(100, ge=1, description="Concurrent Monitor calls.")
     subscriber_queue: int = Field(
         2_000, ge=1, description="Entries queued per subscriber; the oldest are dropped."
     )
+    subscriber_queue_bytes: int = Field(
+        256 * 1024, ge=64 * 1024, description="Bytes queued per subscriber; the oldest dropped."
+    )
     max_response_entries: int = Field(100, ge=1, description="Entries per MonitorResponse.")
+    max_response_bytes: int = Field(
+        128 * 1024,
+        ge=64 * 1024,
+        description="Bytes per MonitorResponse; below grpc.max_message_bytes.",
+    )
     max_backlog: int = Field(1_000, ge=0, description="Largest backlog a filter may ask.")
+    max_backlog_scan: int = Field(
+        5_000, ge=1, description="Newest buffered entries a filter's backlog is looked for in."
+    )
+    backlog_scan_rate: int = Field(
+        50_000,
+        ge=1,
+        description="Buffered entries all filters together may look through per second for "
+        "their backlog; beyond it a backlog is looked for among fewer entries.",
+    )
     max_pattern_bytes: int = Field(1024, ge=1)
     max_filter_values: int = Field(100, ge=1, description="Sources, task ids or attributes.")
+    max_filter_value_bytes: int = Field(
+        256, ge=1, description="Bytes of one source, task id, attribute key or value in a filter."
+    )
+    filter_update_rate: float = Field(
+        2.0, gt=0, description="Filter messages per second one Monitor call may send."
+    )
+    filter_update_burst: int = Field(
+        5, ge=1, description="Filter messages a Monitor call may send at once."
+    )
+    first_filter_timeout_s: float = Field(
+        30.0, gt=0, description="A Monitor call that sends no filter this long is ended."
+    )
 
 
 class SensorSettings(_Section):
@@ -284,6 +353,23 @@ class Settings(BaseSettings):
     @property
     def sensor_database(self) -> Path:
         return self.sensors.database or self.data_dir / "sensors.db"
+
+    @model_validator(mode="after")
+    def _responses_fit(self) -> Settings:
+        # A MonitorResponse carries entries of at most max_response_bytes plus its own framing.
+        if self.monitor.max_response_bytes + 1024 > self.grpc.max_message_bytes:
+            raise ValueError(
+                f"monitor.max_response_bytes ({self.monitor.max_response_bytes}) must be at least "
+                f"1024 below grpc.max_message_bytes ({self.grpc.max_message_bytes})"
+            )
+        # No entry may be accepted that cannot be delivered to Monitor.
+        if self.ingest.max_entry_bytes > self.monitor.max_response_bytes:
+            raise ValueError(
+                f"an entry at the ingest limits takes {self.ingest.max_entry_bytes} bytes, more "
+                f"than monitor.max_response_bytes ({self.monitor.max_response_bytes}): lower "
+                "ingest.max_message_bytes, max_attributes or max_attribute_value_bytes"
+            )
+        return self
 
 
 # ``PULSE_*`` variables that are not settings of ``pulse serve``, and what reads them. A name

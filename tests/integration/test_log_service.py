@@ -129,7 +129,7 @@ async def test_oversized_batch_is_invalid_and_names_the_limit(pulse_server) -> N
     with pytest.raises(grpc.aio.AioRpcError) as error:
         await ingest(stub, logs_pb2.IngestRequest(entries=[entry("a")] * 3))
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "entries: a batch holds at most 2 entries, got 3" in error.value.details()
+    assert "entries: a batch holds at most 2, got 3" in error.value.details()
 
 
 async def test_rate_limits_drop_and_count(pulse_server) -> None:

@@ -81,6 +81,7 @@ def _limiter(clock: Clock, **kw: float) -> HierarchicalLimiter:
         task_rate=10,
         task_burst=2,
         max_tracked_keys=100,
+        max_tracked_key_bytes=1 << 20,
     )
     values.update(kw)
     return HierarchicalLimiter(Limits(**values), clock)
@@ -117,7 +118,7 @@ def test_buckets_refill_at_their_rate() -> None:
 
 def test_dedup_window_expires() -> None:
     clock = Clock()
-    dedup = BatchDeduplicator(10, 100, clock)
+    dedup = BatchDeduplicator(10, 100, 1 << 20, clock)
     dedup.record("b1")
     assert dedup.seen("b1")
     assert not dedup.seen("")
@@ -175,18 +176,21 @@ def test_filter_matches_every_field() -> None:
 
 
 def test_backlog_replays_the_newest_matching_entries_in_order() -> None:
-    buffer = LogBuffer(capacity=5)
+    buffer = LogBuffer(capacity=5, max_bytes=1 << 20)
     buffer.append([_entry(f"m{i}", source="a" if i % 2 else "b") for i in range(8)])
     flt = compile_filter(logs_pb2.LogFilter(sources=["a"], backlog=2), MonitorSettings())
-    assert [e.message for e, _ in buffer.backlog(flt, 2)] == ["m5", "m7"]
-    assert [e.sequence for e, _ in buffer.backlog(flt, 10)] == [4, 6, 8]  # ring keeps 5
+    assert [s.entry.message for s in buffer.backlog(flt, 2, 100)[0]] == ["m5", "m7"]
+    found, examined = buffer.backlog(flt, 10, 100)
+    assert ([s.entry.sequence for s in found], examined) == ([4, 6, 8], 5)  # ring keeps 5
+    found, examined = buffer.backlog(flt, 10, 2)
+    assert ([s.entry.sequence for s in found], examined) == ([8], 2)  # the newest 2 only
 
 
 def test_slow_subscriber_loses_oldest_entries_and_counts_them() -> None:
-    subscriber = Subscriber(capacity=3)
+    subscriber = Subscriber(capacity=3, max_bytes=1 << 20)
     subscriber.replace_filter(compile_filter(logs_pb2.LogFilter(), MonitorSettings()), [])
-    buffer = LogBuffer(capacity=100)
+    buffer = LogBuffer(capacity=100, max_bytes=1 << 20)
     buffer.subscribers.add(subscriber)
     buffer.append([_entry(f"m{i}") for i in range(5)])
     assert subscriber.dropped == 2
-    assert [e.message for e, _ in subscriber.take(10)] == ["m2", "m3", "m4"]
+    assert [s.entry.message for s in subscriber.take(10, 1 << 20)] == ["m2", "m3", "m4"]

@@ -8,6 +8,7 @@ import re2
 
 from pulse.config import MonitorSettings
 from pulse.v1 import common_pb2, logs_pb2
+from pulse.validation import echo
 
 __all__ = ["CompiledFilter", "InvalidFilter", "compile_filter"]
 
@@ -54,6 +55,7 @@ def compile_filter(message: logs_pb2.LogFilter, settings: MonitorSettings) -> Co
             raise InvalidFilter(f"{name}: at most {limit} values")
     if len(message.attributes) > limit:
         raise InvalidFilter(f"attributes: at most {limit} pairs")
+    _check_value_bytes(message, settings.max_filter_value_bytes)
     if message.backlog > settings.max_backlog:
         raise InvalidFilter(f"backlog: {message.backlog} is above the limit {settings.max_backlog}")
     return CompiledFilter(
@@ -64,6 +66,18 @@ def compile_filter(message: logs_pb2.LogFilter, settings: MonitorSettings) -> Co
         attributes=tuple(sorted(message.attributes.items())),
         backlog=message.backlog,
     )
+
+
+def _check_value_bytes(message: logs_pb2.LogFilter, max_bytes: int) -> None:
+    for name in ("sources", "task_ids"):
+        for i, value in enumerate(getattr(message, name)):
+            if len(value.encode()) > max_bytes:
+                raise InvalidFilter(f"{name}[{i}]: longer than {max_bytes} bytes")
+    for key, value in message.attributes.items():
+        if len(key.encode()) > max_bytes or len(value.encode()) > max_bytes:
+            raise InvalidFilter(
+                f"attributes[{echo(key)}]: keys and values are at most {max_bytes} bytes"
+            )
 
 
 def _compile_pattern(pattern: str, max_bytes: int) -> object | None:

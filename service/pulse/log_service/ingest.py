@@ -1,7 +1,9 @@
 """The per-batch ingest pipeline: validate, rate-limit, default, redact, truncate.
 
 Pure and synchronous so a batch is applied atomically on the event loop; counters are
-accumulated per batch and recorded once.
+accumulated per batch and recorded once. Every field a client controls is bounded by bytes
+(``IngestSettings``): identifiers beyond their limit reject the entry, free text is truncated,
+and an entry with too many attributes is rejected before any per-attribute work.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ __all__ = ["BatchResult", "IngestPipeline", "truncate_utf8"]
 
 _VALID_SEVERITIES = frozenset(common_pb2.Severity.values())
 _INFO = common_pb2.SEVERITY_INFO
+# W3C trace context: 32 and 16 hex digits; anything longer is not an id.
+_TRACE_ID_CHARS, _SPAN_ID_CHARS = 32, 16
 
 
 def truncate_utf8(text: str, max_bytes: int) -> tuple[str, bool]:
@@ -29,6 +33,11 @@ def truncate_utf8(text: str, max_bytes: int) -> tuple[str, bool]:
     if len(raw) <= max_bytes:
         return text, False
     return raw[:max_bytes].decode("utf-8", "ignore"), True
+
+
+def _longer(text: str, max_bytes: int) -> bool:
+    """Whether ``text`` has more than ``max_bytes`` UTF-8 bytes (cheaply, for short text)."""
+    return len(text) > max_bytes or (len(text) * 4 > max_bytes and len(text.encode()) > max_bytes)
 
 
 @dataclass
@@ -43,8 +52,7 @@ class BatchResult:
 
 class IngestPipeline:
     def __init__(self, settings: IngestSettings, limiter: HierarchicalLimiter | None = None):
-        self._max_bytes = settings.max_message_bytes
-        self._max_attributes = settings.max_attributes
+        self._s = settings
         self.redactor = (
             Redactor.defaults(settings.redaction_patterns)
             if _is_default(settings.redaction_patterns)
@@ -59,6 +67,7 @@ class IngestPipeline:
                 settings.task_rate,
                 settings.task_burst,
                 settings.max_tracked_keys,
+                settings.max_tracked_key_bytes,
             )
         )
 
@@ -68,7 +77,7 @@ class IngestPipeline:
         now = self.limiter.now()
         take = self.limiter.take
         for entry in entries:
-            if not entry.source or entry.severity not in _VALID_SEVERITIES:
+            if self.problem(entry) is not None:
                 result.rejected += 1
                 continue
             scope = take(entry.source, entry.task_id, now)
@@ -80,32 +89,57 @@ class IngestPipeline:
             result.accepted.append(entry)
         return result
 
+    def problem(self, entry: logs_pb2.LogEntry) -> str | None:
+        """Why ``entry`` is rejected, or None."""
+        s = self._s
+        if not entry.source:
+            return "source is required"
+        if entry.severity not in _VALID_SEVERITIES:
+            return f"severity {entry.severity} is not a Severity"
+        if _longer(entry.source, s.max_source_bytes):
+            return f"source is longer than {s.max_source_bytes} bytes"
+        if _longer(entry.task_id, s.max_task_id_bytes):
+            return f"task_id is longer than {s.max_task_id_bytes} bytes"
+        if len(entry.trace_id) > _TRACE_ID_CHARS or len(entry.span_id) > _SPAN_ID_CHARS:
+            return "trace_id and span_id are at most 32 and 16 hex digits"
+        attributes = entry.attributes
+        if len(attributes) > s.max_attributes:  # before any per-attribute work
+            return f"more than {s.max_attributes} attributes"
+        if attributes and any(_longer(key, s.max_attribute_key_bytes) for key in attributes):
+            return f"an attribute key is longer than {s.max_attribute_key_bytes} bytes"
+        return None
+
     def _normalise(self, entry: logs_pb2.LogEntry, now_ns: int, result: BatchResult) -> None:
         if entry.severity == 0:
             entry.severity = _INFO
         if not entry.HasField("time"):
             entry.time.FromNanoseconds(now_ns)
         message, redacted = self.redactor.redact(entry.message)
+        truncated_attribute = False
         if entry.attributes:
-            redacted = self._clean_attributes(entry) or redacted
-        message, truncated = truncate_utf8(message, self._max_bytes)
+            changed, truncated_attribute = self._clean_attributes(entry)
+            redacted = changed or redacted
+        message, truncated = truncate_utf8(message, self._s.max_message_bytes)
         if redacted or truncated:
             entry.message = message
         result.redacted += redacted
-        result.truncated += truncated
+        result.truncated += truncated or truncated_attribute
 
-    def _clean_attributes(self, entry: logs_pb2.LogEntry) -> bool:
+    def _clean_attributes(self, entry: logs_pb2.LogEntry) -> tuple[bool, bool]:
+        """(redacted, truncated) over the entry's attribute values."""
         attributes = entry.attributes
-        if len(attributes) > self._max_attributes:
-            for key in sorted(attributes)[self._max_attributes :]:
-                del attributes[key]
-        changed = False
+        limit = self._s.max_attribute_value_bytes
+        redacted = truncated = False
         for key, value in list(attributes.items()):
             clean, hit = self.redactor.redact(f"{key}={value}")
             if hit:
-                attributes[key] = clean.split("=", 1)[1] if "=" in clean else clean
-                changed = True
-        return changed
+                value = clean.split("=", 1)[1] if "=" in clean else clean
+                redacted = True
+            value, cut = truncate_utf8(value, limit)
+            if hit or cut:
+                attributes[key] = value
+                truncated = truncated or cut
+        return redacted, truncated
 
 
 def _is_default(patterns: list[str]) -> bool:

@@ -8,7 +8,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["Bucket", "HierarchicalLimiter", "Limits"]
+__all__ = ["KEY_OVERHEAD", "Bucket", "HierarchicalLimiter", "Limits"]
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,7 @@ class Limits:
     task_rate: float
     task_burst: float
     max_tracked_keys: int
+    max_tracked_key_bytes: int
 
 
 class Bucket:
@@ -36,19 +37,29 @@ class Bucket:
         return self.tokens
 
 
-class _Buckets:
-    """Buckets per key, least recently used evicted beyond ``limit``."""
+# Bytes a tracked key costs beyond its own: its bucket, the str object, the OrderedDict node.
+KEY_OVERHEAD = 200
 
-    def __init__(self, rate: float, burst: float, limit: int) -> None:
-        self._rate, self._burst, self._limit = rate, burst, limit
+
+class _Buckets:
+    """Buckets per key, least recently used evicted beyond ``limit`` keys or ``max_bytes``."""
+
+    def __init__(self, rate: float, burst: float, limit: int, max_bytes: int) -> None:
+        self._rate, self._burst, self._limit, self._max_bytes = rate, burst, limit, max_bytes
         self._buckets: OrderedDict[str, Bucket] = OrderedDict()
+        self.bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._buckets)
 
     def get(self, key: str, now: float) -> Bucket:
         bucket = self._buckets.get(key)
         if bucket is None:
             bucket = self._buckets[key] = Bucket(self._rate, self._burst, now)
-            if len(self._buckets) > self._limit:
-                self._buckets.popitem(last=False)
+            self.bytes += len(key) + KEY_OVERHEAD
+            while len(self._buckets) > self._limit or self.bytes > self._max_bytes:
+                evicted, _ = self._buckets.popitem(last=False)
+                self.bytes -= len(evicted) + KEY_OVERHEAD
         else:
             self._buckets.move_to_end(key)
         return bucket
@@ -58,8 +69,9 @@ class HierarchicalLimiter:
     def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._global = Bucket(limits.global_rate, limits.global_burst, clock())
-        self._sources = _Buckets(limits.source_rate, limits.source_burst, limits.max_tracked_keys)
-        self._tasks = _Buckets(limits.task_rate, limits.task_burst, limits.max_tracked_keys)
+        keys, key_bytes = limits.max_tracked_keys, limits.max_tracked_key_bytes
+        self.sources = _Buckets(limits.source_rate, limits.source_burst, keys, key_bytes)
+        self.tasks = _Buckets(limits.task_rate, limits.task_burst, keys, key_bytes)
 
     def now(self) -> float:
         return self._clock()
@@ -69,10 +81,10 @@ class HierarchicalLimiter:
         g = self._global
         if g.refill(now) < 1:
             return "global"
-        s = self._sources.get(source, now)
+        s = self.sources.get(source, now)
         if s.refill(now) < 1:
             return "source"
-        t = self._tasks.get(task, now) if task else None
+        t = self.tasks.get(task, now) if task else None
         if t is not None and t.refill(now) < 1:
             return "task"
         g.tokens -= 1

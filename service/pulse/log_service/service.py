@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import grpc
+from opentelemetry.metrics import Observation
+from opentelemetry.trace import Status, StatusCode
 
 from pulse.config import Settings
 from pulse.log_service.buffer import REPLAYED, LogBuffer, Subscriber
@@ -17,13 +19,21 @@ from pulse.log_service.dedup import BatchDeduplicator
 from pulse.log_service.filters import CompiledFilter, InvalidFilter, compile_filter
 from pulse.log_service.ingest import BatchResult, IngestPipeline
 from pulse.log_service.log_records import LogRecordEmitter
+from pulse.log_service.ratelimit import Bucket
+from pulse.server.decoding import UndecodableRequest
 from pulse.telemetry import Telemetry
 from pulse.telemetry import conventions as c
+from pulse.telemetry.ticks import StreamTick
 from pulse.v1 import logs_pb2, logs_pb2_grpc
 
 __all__ = ["LogComponent", "LogServicer"]
 
 _log = logging.getLogger("pulse.logs")
+
+RETRY_SAFE = (
+    "batches applied earlier in this call stay applied; retrying them with the same batch_id "
+    "is safe"
+)
 
 
 @dataclass
@@ -41,7 +51,7 @@ class _Reader:
 
     def __init__(self) -> None:
         self.closed = False
-        self.error: str | None = None
+        self.error: tuple[grpc.StatusCode, str] | None = None
 
 
 class LogServicer(logs_pb2_grpc.LogServiceServicer):
@@ -52,13 +62,20 @@ class LogServicer(logs_pb2_grpc.LogServiceServicer):
         self._telemetry = telemetry
         self.pipeline = IngestPipeline(settings.ingest)
         self.dedup = BatchDeduplicator(
-            settings.ingest.dedup_window_s, settings.ingest.dedup_max_batches
+            settings.ingest.dedup_window_s,
+            settings.ingest.dedup_max_batches,
+            settings.ingest.dedup_max_bytes,
         )
-        self.buffer = LogBuffer(settings.monitor.buffer_entries)
+        self.buffer = LogBuffer(settings.monitor.buffer_entries, settings.monitor.buffer_bytes)
         # Log records cost the SDK tens of microseconds each: only when they go somewhere.
         emit = settings.ingest.emit_log_records and settings.telemetry.enabled
         self._emitter = LogRecordEmitter(telemetry.logger_provider) if emit else None
         self.ingest_streams = 0
+        self.monitor_calls = 0
+        # Looking for backlogs is the costly part of a filter update: one budget for all calls,
+        # so reconnecting to get a fresh per-call allowance buys nothing.
+        rate = settings.monitor.backlog_scan_rate
+        self._scan_budget = Bucket(rate, rate, time.monotonic())
 
     # Ingest ---------------------------------------------------------------------------------
 
@@ -67,38 +84,62 @@ class LogServicer(logs_pb2_grpc.LogServiceServicer):
         request_iterator: AsyncIterator[logs_pb2.IngestRequest],
         context: grpc.aio.ServicerContext,
     ) -> logs_pb2.IngestResponse:
-        if self.ingest_streams >= self._ingest.max_streams:
+        limit = self._ingest.max_streams
+        if self.ingest_streams >= limit:
             await context.abort(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"too many Ingest calls: limit is {self._ingest.max_streams}",
+                grpc.StatusCode.RESOURCE_EXHAUSTED, f"too many Ingest calls: limit is {limit}"
             )
         self.ingest_streams += 1
         totals = _Totals()
         try:
-            async for request in request_iterator:
-                size = len(request.entries)
-                if size > self._ingest.max_batch_entries:
-                    self._count_batch("invalid")
-                    await context.abort(
-                        grpc.StatusCode.INVALID_ARGUMENT,
-                        f"entries: a batch holds at most {self._ingest.max_batch_entries} entries, "
-                        f"got {size}; earlier batches of this call were applied (retrying them "
-                        "with the same batch_id is safe)",
-                    )
+            requests = aiter(request_iterator)
+            while (request := await self._next_batch(requests, context)) is not None:
+                await self._check_batch(request, context)
                 self._apply(request, totals)
+                del request  # an idle call keeps no batch alive
         finally:
             self.ingest_streams -= 1
         return logs_pb2.IngestResponse(**totals.__dict__)
 
+    async def _next_batch(
+        self, requests: AsyncIterator[logs_pb2.IngestRequest], context: grpc.aio.ServicerContext
+    ) -> logs_pb2.IngestRequest | None:
+        idle = self._ingest.idle_timeout_s
+        try:
+            async with asyncio.timeout(idle):
+                return await anext(requests)
+        except StopAsyncIteration:
+            return None
+        except TimeoutError:
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"Ingest call idle for {idle:g} s (ingest.idle_timeout_s): an open call holds one "
+                f"of {self._ingest.max_streams} places; send batches or close it; {RETRY_SAFE}",
+            )
+
+    async def _check_batch(
+        self, request: logs_pb2.IngestRequest, context: grpc.aio.ServicerContext
+    ) -> None:
+        size = len(request.entries)
+        problem = None
+        if size > self._ingest.max_batch_entries:
+            problem = f"entries: a batch holds at most {self._ingest.max_batch_entries}, got {size}"
+        elif len(request.batch_id.encode()) > self._ingest.max_batch_id_bytes:
+            problem = f"batch_id: longer than {self._ingest.max_batch_id_bytes} bytes"
+        if problem is not None:
+            self._count_batch("invalid")
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{problem}; {RETRY_SAFE}")
+
     def _apply(self, request: logs_pb2.IngestRequest, totals: _Totals) -> None:
         with self._telemetry.tracer.start_as_current_span("ingest.batch") as span:
-            span.set_attribute("pulse.ingest.batch_id", request.batch_id[:128])
+            span.set_attribute("pulse.ingest.batch_id", request.batch_id)
             span.set_attribute("pulse.ingest.entries", len(request.entries))
             if self.dedup.seen(request.batch_id):
                 totals.duplicate_batches += 1
                 span.set_attribute("pulse.ingest.duplicate", True)
                 self._count_batch("duplicate")
                 return
+            span.set_attribute("pulse.ingest.duplicate", False)
             result = self.pipeline.process(list(request.entries))
             self.dedup.record(request.batch_id)
             self.buffer.append(result.accepted)
@@ -140,66 +181,104 @@ class LogServicer(logs_pb2_grpc.LogServiceServicer):
         request_iterator: AsyncIterator[logs_pb2.LogFilter],
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[logs_pb2.MonitorResponse]:
-        if len(self.buffer.subscribers) >= self._monitor.max_subscribers:
+        # A call is a subscriber from its start, before its first filter arrives.
+        limit = self._monitor.max_subscribers
+        if self.monitor_calls >= limit:
             await context.abort(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"too many Monitor calls: limit is {self._monitor.max_subscribers}",
+                grpc.StatusCode.RESOURCE_EXHAUSTED, f"too many Monitor calls: limit is {limit}"
             )
+        self.monitor_calls += 1
+        self._telemetry.instruments.monitor_subscribers.add(1)
+        try:
+            async for response in self._monitor_call(request_iterator, context):
+                yield response
+        finally:
+            self.monitor_calls -= 1
+            self._telemetry.instruments.monitor_subscribers.add(-1)
+
+    async def _monitor_call(
+        self, request_iterator: AsyncIterator[logs_pb2.LogFilter], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[logs_pb2.MonitorResponse]:
+        m = self._monitor
         requests = aiter(request_iterator)
         try:
-            first = await anext(requests)
+            async with asyncio.timeout(m.first_filter_timeout_s):
+                first = await anext(requests)
         except StopAsyncIteration:
             return  # closed before sending a filter: nothing to watch
-        subscriber = Subscriber(self._monitor.subscriber_queue)
-        flt = self._compile(first)
-        if flt is None:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, self._last_error)
-        self._apply_filter(subscriber, flt)
+        except TimeoutError:
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"no filter within {m.first_filter_timeout_s:g} s "
+                "(monitor.first_filter_timeout_s): send the filter first",
+            )
+        subscriber = Subscriber(m.subscriber_queue, m.subscriber_queue_bytes)
+        updates = Bucket(m.filter_update_rate, m.filter_update_burst, time.monotonic())
+        error = self._update(subscriber, first, updates)
+        if error is not None:
+            await context.abort(*error)
         self.buffer.subscribers.add(subscriber)
-        self._telemetry.instruments.monitor_subscribers.add(1)
         reader = _Reader()
-        task = asyncio.create_task(self._read_filters(requests, subscriber, reader))
+        task = asyncio.create_task(self._read_filters(requests, subscriber, updates, reader))
         try:
             async for response in self._responses(subscriber, reader):
                 yield response
             if reader.error is not None:
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, reader.error)
+                await context.abort(*reader.error)
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
             self.buffer.subscribers.discard(subscriber)
-            self._telemetry.instruments.monitor_subscribers.add(-1)
 
-    _last_error = ""
-
-    def _compile(self, message: logs_pb2.LogFilter) -> CompiledFilter | None:
-        outcome = "applied"
+    def _update(
+        self, subscriber: Subscriber, message: logs_pb2.LogFilter, updates: Bucket
+    ) -> tuple[grpc.StatusCode, str] | None:
+        """Apply one filter message; the status to end the call with when it cannot be."""
+        m = self._monitor
+        if updates.refill(time.monotonic()) < 1:
+            return (
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"filter updates: at most {m.filter_update_burst} at once and "
+                f"{m.filter_update_rate:g} per second (monitor.filter_update_rate)",
+            )
+        updates.tokens -= 1
+        outcome, error = "applied", None
         with self._telemetry.tracer.start_as_current_span("monitor.filter") as span:
-            try:
-                flt = compile_filter(message, self._monitor)
-            except InvalidFilter as exc:
-                outcome, flt = "invalid", None
-                self._last_error = str(exc)
-                span.set_status(grpc_status_error(str(exc)))
-            span.set_attribute(c.ATTR_FILTER_OUTCOME, outcome)
             span.set_attribute("pulse.monitor.backlog", message.backlog)
+            try:
+                flt = compile_filter(message, m)
+            except InvalidFilter as exc:
+                outcome, error = "invalid", (grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+                span.set_status(Status(StatusCode.ERROR, str(exc)))
+            else:
+                self._apply_filter(subscriber, flt)
+                span.set_attribute("pulse.monitor.filter_revision", subscriber.revision)
+            span.set_attribute(c.ATTR_FILTER_OUTCOME, outcome)
         self._telemetry.instruments.monitor_filter_updates.add(1, {c.ATTR_FILTER_OUTCOME: outcome})
-        return flt
+        return error
 
     def _apply_filter(self, subscriber: Subscriber, flt: CompiledFilter) -> None:
-        subscriber.replace_filter(flt, self.buffer.backlog(flt, flt.backlog))
+        budget = self._scan_budget
+        scan = min(self._monitor.max_backlog_scan, int(budget.refill(time.monotonic())))
+        backlog, examined = self.buffer.backlog(flt, flt.backlog, scan)
+        budget.tokens -= examined
+        subscriber.replace_filter(flt, backlog)
 
     async def _read_filters(
-        self, requests: AsyncIterator[logs_pb2.LogFilter], subscriber: Subscriber, reader: _Reader
+        self,
+        requests: AsyncIterator[logs_pb2.LogFilter],
+        subscriber: Subscriber,
+        updates: Bucket,
+        reader: _Reader,
     ) -> None:
         try:
             async for message in requests:
-                flt = self._compile(message)
-                if flt is None:
-                    reader.error = self._last_error
+                reader.error = self._update(subscriber, message, updates)
+                if reader.error is not None:
                     break
-                self._apply_filter(subscriber, flt)
+        except UndecodableRequest as exc:
+            reader.error = (grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except grpc.aio.AioRpcError:
             pass  # the client went away; the call's own cancellation ends the stream
         finally:
@@ -210,18 +289,20 @@ class LogServicer(logs_pb2_grpc.LogServiceServicer):
         self, subscriber: Subscriber, reader: _Reader
     ) -> AsyncIterator[logs_pb2.MonitorResponse]:
         i = self._telemetry.instruments
-        limit = self._monitor.max_response_entries
-        sent, due = 0, time.monotonic() + self._tick_s
+        limit, max_bytes = self._monitor.max_response_entries, self._monitor.max_response_bytes
+        tick = StreamTick(self._telemetry.tracer, "monitor.tick", self._tick_s)
+        sent = dropped_since_tick = 0
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(subscriber.ready.wait(), self._tick_s)
+                async with asyncio.timeout(tick.remaining_s()):
+                    await subscriber.ready.wait()
             if reader.error is not None:
                 return
-            batch = subscriber.take(limit)
+            batch = subscriber.take(limit, max_bytes)
             dropped, subscriber.dropped = subscriber.dropped, 0
             if batch or dropped:
                 now = time.monotonic()
-                lags = [now - accepted for _, accepted in batch if accepted != REPLAYED]
+                lags = [now - item.accepted for item in batch if item.accepted != REPLAYED]
                 if lags:
                     i.monitor_delivery_lag.record(max(lags))
                 if dropped:
@@ -229,28 +310,24 @@ class LogServicer(logs_pb2_grpc.LogServiceServicer):
                 if batch:
                     i.monitor_delivered.add(len(batch))
                 sent += len(batch)
+                dropped_since_tick += dropped
                 yield logs_pb2.MonitorResponse(
-                    entries=[entry for entry, _ in batch],
+                    entries=[item.entry for item in batch],
                     filter_revision=subscriber.revision,
                     dropped=dropped,
                 )
             elif reader.closed:
                 return  # half-closed and everything pending was sent
-            if time.monotonic() >= due:
-                self._tick(subscriber, sent)
-                sent, due = 0, time.monotonic() + self._tick_s
-
-    def _tick(self, subscriber: Subscriber, sent: int) -> None:
-        with self._telemetry.tracer.start_as_current_span("monitor.tick") as span:
-            span.set_attribute("pulse.monitor.entries_sent", sent)
-            span.set_attribute("pulse.monitor.filter_revision", subscriber.revision)
-            span.set_attribute("pulse.monitor.queued", len(subscriber.queue))
-
-
-def grpc_status_error(description: str):
-    from opentelemetry.trace import Status, StatusCode
-
-    return Status(StatusCode.ERROR, description)
+            if tick.due():
+                tick.emit(
+                    {
+                        "pulse.monitor.entries_sent": sent,
+                        "pulse.monitor.dropped": dropped_since_tick,
+                        "pulse.monitor.filter_revision": subscriber.revision,
+                        "pulse.monitor.queued": len(subscriber.queue),
+                    }
+                )
+                sent = dropped_since_tick = 0
 
 
 class LogComponent:
@@ -264,13 +341,25 @@ class LogComponent:
             "pulse.log.buffer.entries",
             unit="{entry}",
             description="Entries held in the ring buffer.",
-            callbacks=[lambda _: [_observation(len(buffer))]],
+            callbacks=[lambda _: [Observation(len(buffer))]],
         )
         meter.create_observable_gauge(
             "pulse.log.buffer.capacity",
             unit="{entry}",
             description="Entries the ring buffer can hold.",
-            callbacks=[lambda _: [_observation(buffer.capacity)]],
+            callbacks=[lambda _: [Observation(buffer.capacity)]],
+        )
+        meter.create_observable_gauge(
+            "pulse.log.buffer.size",
+            unit="By",
+            description="Bytes held in the ring buffer (encoded entries and their overhead).",
+            callbacks=[lambda _: [Observation(buffer.bytes)]],
+        )
+        meter.create_observable_gauge(
+            "pulse.log.buffer.limit",
+            unit="By",
+            description="Bytes the ring buffer can hold (monitor.buffer_bytes).",
+            callbacks=[lambda _: [Observation(buffer.max_bytes)]],
         )
 
     def register(self, server: grpc.aio.Server) -> None:
@@ -284,9 +373,3 @@ class LogComponent:
 
     async def checks(self) -> dict[str, bool]:
         return {}
-
-
-def _observation(value: float):
-    from opentelemetry.metrics import Observation
-
-    return Observation(value)
