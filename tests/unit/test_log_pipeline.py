@@ -187,10 +187,12 @@ def test_backlog_replays_the_newest_matching_entries_in_order() -> None:
 
 
 def test_slow_subscriber_loses_oldest_entries_and_counts_them() -> None:
-    subscriber = Subscriber(capacity=3, max_bytes=1 << 20)
+    drops: list[int] = []
+    subscriber = Subscriber(capacity=3, max_bytes=1 << 20, on_drop=drops.append)
     subscriber.replace_filter(compile_filter(logs_pb2.LogFilter(), MonitorSettings()), [])
     buffer = LogBuffer(capacity=100, max_bytes=1 << 20)
     buffer.subscribers.add(subscriber)
     buffer.append([_entry(f"m{i}") for i in range(5)])
     assert subscriber.dropped == 2
+    assert drops == [2], "counted when dropped, not when the subscriber reads again"
     assert [s.entry.message for s in subscriber.take(10, 1 << 20)] == ["m2", "m3", "m4"]

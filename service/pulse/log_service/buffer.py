@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from pulse.log_service.filters import CompiledFilter
@@ -32,9 +32,15 @@ class Stored(NamedTuple):
 
 
 class Subscriber:
-    """One Monitor call: its filter and a bounded queue that drops the oldest entries."""
+    """One Monitor call: its filter and a bounded queue that drops the oldest entries.
 
-    def __init__(self, capacity: int, max_bytes: int) -> None:
+    ``on_drop`` is told of every drop when it happens, so a subscriber that never reads again
+    is still counted.
+    """
+
+    def __init__(
+        self, capacity: int, max_bytes: int, on_drop: Callable[[int], None] = lambda _: None
+    ) -> None:
         self.queue: deque[Stored] = deque()
         self.capacity = capacity
         self.max_bytes = max_bytes
@@ -43,6 +49,7 @@ class Subscriber:
         self.revision = 0
         self.dropped = 0
         self.ready = asyncio.Event()
+        self._on_drop = on_drop
 
     def offer(self, items: Iterable[Stored]) -> None:
         """Queue matching entries without ever waiting: O(1) per entry."""
@@ -64,7 +71,9 @@ class Subscriber:
         while queue and (len(queue) > self.capacity or self.bytes > self.max_bytes):
             self.bytes -= queue.popleft().size
             dropped += 1
-        self.dropped += dropped
+        if dropped:
+            self.dropped += dropped
+            self._on_drop(dropped)
 
     def replace_filter(self, flt: CompiledFilter, backlog: list[Stored]) -> None:
         """A new filter: what was queued for the old one is dropped silently."""

@@ -212,7 +212,8 @@ class LogServicer(logs_pb2_grpc.LogServiceServicer):
                 f"no filter within {m.first_filter_timeout_s:g} s "
                 "(monitor.first_filter_timeout_s): send the filter first",
             )
-        subscriber = Subscriber(m.subscriber_queue, m.subscriber_queue_bytes)
+        dropped = self._telemetry.instruments.monitor_dropped
+        subscriber = Subscriber(m.subscriber_queue, m.subscriber_queue_bytes, dropped.add)
         updates = Bucket(m.filter_update_rate, m.filter_update_burst, time.monotonic())
         error = self._update(subscriber, first, updates)
         if error is not None:
@@ -305,8 +306,6 @@ class LogServicer(logs_pb2_grpc.LogServiceServicer):
                 lags = [now - item.accepted for item in batch if item.accepted != REPLAYED]
                 if lags:
                     i.monitor_delivery_lag.record(max(lags))
-                if dropped:
-                    i.monitor_dropped.add(dropped)
                 if batch:
                     i.monitor_delivered.add(len(batch))
                 sent += len(batch)
