@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 from test_log_service import Monitor, entry, ingest
 
 from helpers import metric_total
@@ -180,3 +181,27 @@ async def test_idle_calls_are_ended_and_free_their_place(pulse_server) -> None:
         await monitor.read()
     assert "monitor.first_filter_timeout_s" in error.value.details()
     gate.set()
+
+
+def _at(seconds: int, nanos: int = 0) -> Timestamp:
+    return Timestamp(seconds=seconds, nanos=nanos)
+
+
+async def test_times_outside_the_range_are_rejected_counted_and_never_delivered(
+    pulse_server,
+) -> None:
+    srv = await pulse_server()
+    stub = logs_pb2_grpc.LogServiceStub(srv.channel)
+    bad = [
+        entry("before 1970", time=_at(-1)),
+        entry("year 10000", time=_at(253_402_300_800)),
+        entry("nanos", time=_at(1_700_000_000, 1_000_000_000)),
+        entry("after 2262", time=_at(2**63 // 10**9 + 1)),
+    ]
+    reply = await ingest(stub, logs_pb2.IngestRequest(entries=[*bad, entry("ok", time=_at(1))]))
+    assert (reply.accepted, reply.rejected) == (1, 4)
+    monitor = Monitor(stub)
+    await monitor.send(logs_pb2.LogFilter(backlog=10))
+    [(_, delivered)] = await monitor.entries(1)
+    assert delivered.message == "ok"
+    await monitor.close()

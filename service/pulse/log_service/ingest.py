@@ -16,6 +16,7 @@ from pulse.config import IngestSettings
 from pulse.log_service.ratelimit import HierarchicalLimiter, Limits
 from pulse.log_service.redaction import Redactor
 from pulse.v1 import common_pb2, logs_pb2
+from pulse.validation import time_problem
 
 __all__ = ["BatchResult", "IngestPipeline", "truncate_utf8"]
 
@@ -107,6 +108,8 @@ class IngestPipeline:
             return f"more than {s.max_attributes} attributes"
         if attributes and any(_longer(key, s.max_attribute_key_bytes) for key in attributes):
             return f"an attribute key is longer than {s.max_attribute_key_bytes} bytes"
+        if entry.HasField("time"):
+            return time_problem(entry.time)
         return None
 
     def _normalise(self, entry: logs_pb2.LogEntry, now_ns: int, result: BatchResult) -> None:

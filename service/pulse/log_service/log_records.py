@@ -9,6 +9,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from pulse import __version__
 from pulse.v1 import common_pb2, logs_pb2
+from pulse.validation import MAX_TIME_NS
 
 __all__ = ["LogRecordEmitter"]
 
@@ -42,8 +43,12 @@ class LogRecordEmitter:
             attributes["pulse.log.sequence"] = entry.sequence
             if entry.task_id:
                 attributes["pulse.log.task_id"] = entry.task_id
+            stamp = entry.time.ToNanoseconds()
             self._logger.emit(
-                timestamp=entry.time.ToNanoseconds(),
+                # OTLP holds unsigned nanoseconds: one record outside them would fail the whole
+                # export batch, other clients' records included. Ingest rejects such times;
+                # this keeps any that slip through from poisoning a batch.
+                timestamp=stamp if 0 <= stamp <= MAX_TIME_NS else None,
                 context=context,  # None: the Ingest call's own span
                 severity_number=SeverityNumber(entry.severity),
                 severity_text=_TEXT.get(entry.severity, "INFO"),
