@@ -205,3 +205,22 @@ async def test_times_outside_the_range_are_rejected_counted_and_never_delivered(
     [(_, delivered)] = await monitor.entries(1)
     assert delivered.message == "ok"
     await monitor.close()
+
+
+async def test_a_batch_with_nothing_applied_keeps_its_id_free_for_the_retry(pulse_server) -> None:
+    srv = await pulse_server(ingest={"source_rate": 0.001, "source_burst": 1})
+    stub = logs_pb2_grpc.LogServiceStub(srv.channel)
+    await ingest(stub, logs_pb2.IngestRequest(entries=[entry("drains the bucket")]))
+    limited = logs_pb2.IngestRequest(batch_id="retry-me", entries=[entry("later")])
+    first = await ingest(stub, limited)
+    assert (first.accepted, first.rate_limited) == (0, 1)
+    invalid = logs_pb2.IngestRequest(batch_id="invalid", entries=[entry("x", source="")])
+    assert (await ingest(stub, invalid)).rejected == 1
+    servicer = _servicer(srv)
+    assert not servicer.dedup.seen("retry-me")
+    assert not servicer.dedup.seen("invalid")
+    servicer.pipeline.limiter.sources.get("web-1", 0).tokens = 1  # the limit has passed
+    retried = await ingest(stub, limited)
+    assert (retried.accepted, retried.duplicate_batches) == (1, 0)
+    again = await ingest(stub, limited)
+    assert (again.accepted, again.duplicate_batches) == (0, 1)

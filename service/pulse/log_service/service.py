@@ -141,10 +141,13 @@ class LogServicer(logs_pb2_grpc.LogServiceServicer):
                 return
             span.set_attribute("pulse.ingest.duplicate", False)
             result = self.pipeline.process(list(request.entries))
-            self.dedup.record(request.batch_id)
-            self.buffer.append(result.accepted)
-            if self._emitter is not None and result.accepted:
-                self._emitter.emit(result.accepted)
+            if result.accepted:
+                # Only a batch that applied something is remembered: one whose entries were
+                # all rate limited or rejected may be sent again under the same id.
+                self.dedup.record(request.batch_id)
+                self.buffer.append(result.accepted)
+                if self._emitter is not None:
+                    self._emitter.emit(result.accepted)
             self._record(result, totals, span)
 
     def _record(self, result: BatchResult, totals: _Totals, span) -> None:
@@ -169,7 +172,7 @@ class LogServicer(logs_pb2_grpc.LogServiceServicer):
                 i.ingest_modifications.add(n, {c.ATTR_INGEST_MODIFICATION: modification})
         for scope, n in result.scopes.items():
             i.ingest_rate_limited.add(n, {c.ATTR_RATELIMIT_SCOPE: scope})
-        self._count_batch("applied")
+        self._count_batch("applied" if accepted else "unapplied")
 
     def _count_batch(self, outcome: str) -> None:
         self._telemetry.instruments.ingest_batches.add(1, {c.ATTR_BATCH_OUTCOME: outcome})

@@ -53,6 +53,22 @@ class LogServiceServicer:
 
     def Ingest(self, request_iterator, context):
         """Ingest takes batches of log entries from an agent and answers once the stream closes.
+
+        Retry contract: each batch is applied on its own, as it arrives (nothing waits for the end
+        of the call). A batch of which at least one entry was applied is remembered by its
+        batch_id for ingest.dedup_window_s (300 s); sent again within that window, on this call or
+        another, it is acknowledged as a duplicate (duplicate_batches) and nothing of it is applied
+        twice. So after a failed call, resend every batch of it with the same batch_id. A batch of
+        which nothing was applied (every entry rate limited or rejected) is not remembered, so the
+        same batch_id may be sent again. Entries counted as rate_limited are dropped: resend them in
+        a new batch, with a new batch_id, after backing off. Entries counted as rejected are invalid
+        and are never applied, however often they are sent. An empty batch_id is never deduplicated.
+
+        Limits (INVALID_ARGUMENT unless said otherwise, the call ends and earlier batches stay
+        applied): at most ingest.max_batch_entries entries per batch, batch_id at most
+        ingest.max_batch_id_bytes bytes, a message at most grpc.max_message_bytes
+        (RESOURCE_EXHAUSTED); at most ingest.max_streams calls at once (RESOURCE_EXHAUSTED); a call
+        that sends nothing for ingest.idle_timeout_s is ended (RESOURCE_EXHAUSTED).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -61,6 +77,14 @@ class LogServiceServicer:
     def Monitor(self, request_iterator, context):
         """Monitor: the first message is the filter, each later message replaces it; the server
         streams the entries that match the current filter.
+
+        Limits (the call ends): the first filter within monitor.first_filter_timeout_s, then at
+        most monitor.filter_update_burst filters at once and monitor.filter_update_rate per second
+        (RESOURCE_EXHAUSTED); at most monitor.max_subscribers calls at once, counted from their start
+        (RESOURCE_EXHAUSTED); an invalid filter gives INVALID_ARGUMENT. A response holds at most
+        monitor.max_response_entries entries and monitor.max_response_bytes bytes. A backlog is
+        looked for among the newest monitor.max_backlog_scan buffered entries, fewer while filters
+        of all calls together look through more than monitor.backlog_scan_rate entries a second.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
