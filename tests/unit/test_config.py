@@ -207,3 +207,32 @@ def test_an_invalid_redaction_pattern_names_the_key(tmp_path: Path) -> None:
     assert "ingest.redaction_patterns" in message
     assert "redaction_patterns[1]" in message
     assert "missing )" in message
+
+
+def test_the_stated_memory_bound_fits_the_charts_limit() -> None:
+    """README.md's worst case is memory_bound(defaults), and the chart gives Pulse that much."""
+    import re
+
+    import yaml
+
+    from pulse.memory import memory_bound
+
+    repo = Path(__file__).resolve().parents[2]
+    total = sum(memory_bound(config.Settings()).values())
+    values = yaml.safe_load((repo / "deploy/helm/pulse/values.yaml").read_text())
+    limit = values["pulse"]["resources"]["limits"]["memory"]
+    number, unit = re.fullmatch(r"(\d+)(Mi|Gi)", limit).groups()
+    assert total <= int(number) * {"Mi": 2**20, "Gi": 2**30}[unit]
+    readme = (repo / "README.md").read_text()
+    assert memory_table(config.Settings()) in readme, "README states the default worst case"
+
+
+def memory_table(settings: config.Settings) -> str:
+    """The worst-case table of README.md, as memory_bound computes it."""
+    from pulse.memory import memory_bound
+
+    parts = memory_bound(settings)
+    lines = ["| part | bytes (defaults) |", "| --- | --- |"]
+    lines += [f"| {part} | {size / 2**20:.1f} MiB |" for part, size in parts.items()]
+    lines.append(f"| **worst case** | **{sum(parts.values()) / 2**20:.0f} MiB** |")
+    return "\n".join(lines)

@@ -47,7 +47,10 @@ __all__ = [
 # timely; OTEL_METRIC_EXPORT_INTERVAL still wins.
 DEFAULT_EXPORT_INTERVAL_MS = 10_000
 # Bounded queues: a dead collector costs dropped telemetry, never memory or blocked calls.
+# Log records carry ingested entries (up to ingest.max_entry_bytes each), hence their shorter
+# queue; pulse.memory counts both.
 MAX_QUEUE = 4096
+MAX_LOG_QUEUE = 2048
 MAX_EXPORT_BATCH = 512
 
 
@@ -171,7 +174,7 @@ def build_telemetry(
         log_processors.append(
             BatchLogRecordProcessor(
                 _otlp_log_exporter(),
-                max_queue_size=MAX_QUEUE,
+                max_queue_size=MAX_LOG_QUEUE,
                 max_export_batch_size=MAX_EXPORT_BATCH,
             )
         )

@@ -1,0 +1,45 @@
+"""The worst-case memory of one Pulse process, computed from its settings.
+
+Everything a client can make Pulse keep is bounded by bytes; this adds those bounds up, with
+the process itself and the requests that can be in flight at once. README.md states the total
+for the default settings, and tests hold it against the chart's memory limit and a running
+server's RSS under abuse (tests/abuse).
+"""
+
+from __future__ import annotations
+
+from pulse.config import Settings
+from pulse.telemetry.providers import MAX_LOG_QUEUE, MAX_QUEUE
+
+__all__ = ["BASELINE_BYTES", "memory_bound"]
+
+MiB = 1024 * 1024
+# An idle `pulse serve` with telemetry on: 78 MiB RSS measured (Python, grpcio, protobuf,
+# the OpenTelemetry SDK, aiohttp, SQLite), plus room for their caches under load.
+BASELINE_BYTES = 88 * MiB
+# A span in the export queue: attributes of bounded size and the SDK's objects.
+SPAN_BYTES = 2048
+# A log record beyond the entry it carries: the SDK's record, resource and scope references.
+LOG_RECORD_OVERHEAD = 1024
+
+
+def memory_bound(settings: Settings) -> dict[str, int]:
+    """Bytes per part of the worst case; the total is the sum."""
+    g, i, m, s = settings.grpc, settings.ingest, settings.monitor, settings.sensors
+    reading_calls = i.max_streams + s.max_record_streams + m.max_subscribers
+    return {
+        "process (interpreter, libraries, SQLite)": BASELINE_BYTES,
+        "log ring buffer: monitor.buffer_bytes": m.buffer_bytes,
+        "Monitor queues: monitor.max_subscribers x subscriber_queue_bytes": m.max_subscribers
+        * m.subscriber_queue_bytes,
+        "Monitor responses being written: monitor.max_subscribers x max_response_bytes": (
+            m.max_subscribers * m.max_response_bytes
+        ),
+        "batch ids: ingest.dedup_max_bytes": i.dedup_max_bytes,
+        "rate-limit keys: 2 x ingest.max_tracked_key_bytes": 2 * i.max_tracked_key_bytes,
+        "log records awaiting export: queue x ingest entry at its limits": MAX_LOG_QUEUE
+        * (i.max_entry_bytes + LOG_RECORD_OVERHEAD),
+        "spans awaiting export": MAX_QUEUE * SPAN_BYTES,
+        "requests being read: (ingest.max_streams + sensors.max_record_streams + "
+        "monitor.max_subscribers) x grpc.max_message_bytes": reading_calls * g.max_message_bytes,
+    }
