@@ -41,14 +41,13 @@ def _prom(stack: Stack, query: str) -> list[dict]:
 
 
 def test_jaeger_holds_a_trace_of_every_rpc(stack: Stack, pulse_live: LivePulse) -> None:
-    services = eventually(
+    eventually(  # fails naming what was missing when the services do not appear
         lambda: (
             {"pulse", "pulse-loadgen"}
             <= set(http_json(stack.url("jaeger") + "/api/services")["data"] or [])
         ),
         "services pulse and pulse-loadgen in Jaeger",
     )
-    assert services
     for operation in CONTRACT:
         traces = eventually(
             lambda op=operation: _traces(stack, service="pulse", operation=op),

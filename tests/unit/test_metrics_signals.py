@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -21,9 +24,21 @@ def test_values_stay_within_physical_bounds(name: str) -> None:
     assert max(values) <= signal.high
 
 
-def test_shapes_are_deterministic_per_seed_and_source() -> None:
+def test_shapes_are_the_same_in_another_process_and_differ_per_seed_and_source() -> None:
+    """Two Pulse processes with one seed stream the same shapes (no per-process hashing)."""
+    probe = (
+        "from pulse.metrics_service.signals import SIGNALS;"
+        "print(repr([s.value(1, 0, 123.4) for s in SIGNALS.values()]))"
+    )
+    other = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONHASHSEED": "12345"},
+    )
+    assert other.stdout.strip() == repr([s.value(1, 0, 123.4) for s in SIGNALS.values()])
     cpu = SIGNALS["cpu_usage"].value
-    assert cpu(1, 0, 123.4) == cpu(1, 0, 123.4)
     assert cpu(1, 0, 123.4) != cpu(2, 0, 123.4)
     assert cpu(1, 0, 123.4) != cpu(1, 1, 123.4)
 
