@@ -51,7 +51,9 @@ class Tab:
         return path
 
 
-@pytest.fixture(scope="session")
+# Per module: a live Playwright keeps its event loop marked running, which would break the async
+# tests collected after this directory.
+@pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(f"no Chromium at {CHROMIUM}: `make chromium` installs Debian's package")
