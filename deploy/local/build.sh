@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Builds the pinned upstream binaries of the local stack from their Go modules, once.
 #
-#   build.sh [all|cluster|NAME...]   build what is missing: all = the local stack and the chart
+#   build.sh [all|node|NAME...]   build what is missing: all = the local stack and the chart
 #                            checks (promtool prometheus alertmanager amtool helm kubeconform otelcol
-#                            victorialogs jaeger); cluster = the local control plane (etcd kube-apiserver
-#                            kube-controller-manager kube-scheduler kwok)
+#                            victorialogs jaeger); node = the local node (etcd kube-apiserver
+#                            kube-controller-manager kube-scheduler kubelet kube-proxy coredns)
 #   build.sh path NAME       print the binary's path, building it first when missing
 #   build.sh crds            print the directory of the Prometheus operator CRDs the chart uses
 #   build.sh path dashboard-check   the strict dashboard checker, built on first use
@@ -19,7 +19,7 @@ source "$HERE/versions.env"
 TOOLS="${PULSE_TOOLS_DIR:-$HOME/.cache/pulse/tools}"
 export GOFLAGS="-buildvcs=false -trimpath" GOTOOLCHAIN="${GOTOOLCHAIN:-local}" CGO_ENABLED=0
 ALL=(promtool prometheus alertmanager amtool helm kubeconform otelcol victorialogs jaeger)
-CLUSTER=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+NODE=(etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy coredns)
 
 version_of() {
   case "$1" in
@@ -33,10 +33,10 @@ version_of() {
     victorialogs) echo "$VICTORIALOGS_VERSION" ;;
     jaeger) echo "$JAEGER_MODULE_VERSION" ;;
     etcd) echo "$ETCD_VERSION" ;;
-    kube-apiserver|kube-controller-manager|kube-scheduler) echo "$KUBERNETES_VERSION" ;;
-    kwok) echo "$KWOK_VERSION" ;;
+    kube-apiserver|kube-controller-manager|kube-scheduler|kubelet|kube-proxy) echo "$KUBERNETES_VERSION" ;;
+    coredns) echo "$COREDNS_VERSION" ;;
     dashboard-check) echo "$GRAFANA_FOUNDATION_SDK_VERSION" ;;
-    *) echo "unknown tool '$1'; known: ${ALL[*]} ${CLUSTER[*]} dashboard-check" >&2; return 2 ;;
+    *) echo "unknown tool '$1'; known: ${ALL[*]} ${NODE[*]} dashboard-check" >&2; return 2 ;;
   esac
 }
 
@@ -171,17 +171,6 @@ wrapper_pins() {  # module path version: the wrapper's go.mod must require the p
     echo "deploy/local/tools/$1/go.mod does not require $2 v$3 (versions.env)" >&2; return 1; }
 }
 
-kwok_stages() {  # dir version: kwok's "fast" stage set (what kwokctl installs), one file
-  local src
-  src="$(go mod download -json "sigs.k8s.io/kwok@v$2" | sed -nE 's/^\t"Dir": "(.*)",$/\1/p')"
-  for stage in node/fast node/heartbeat-with-lease pod/fast; do
-    for file in "$src/kustomize/stage/$stage"/*.yaml; do
-      [[ "$(basename "$file")" == kustomization.yaml ]] && continue
-      echo "---"; cat "$file"
-    done
-  done > "$1/stages.yaml"
-}
-
 build_one() {
   local name="$1" version dir start
   version="$(version_of "$name")"
@@ -211,7 +200,7 @@ build_one() {
     etcd)
       wrapper_pins etcd go.etcd.io/etcd/server/v3 "$version"
       build_wrapped "$dir" etcd pulse.local/tools/etcd ;;
-    kube-apiserver|kube-controller-manager|kube-scheduler)
+    kube-apiserver|kube-controller-manager|kube-scheduler|kubelet|kube-proxy)
       wrapper_pins kubernetes k8s.io/kubernetes "$version"
       # The version the binaries report (and helm checks against kubeVersion) is stamped at link time.
       EXTRA_LDFLAGS="-X k8s.io/component-base/version.gitVersion=v$version \
@@ -219,9 +208,8 @@ build_one() {
         -X k8s.io/component-base/version.gitMinor=$(cut -d. -f2 <<< "$version") \
         -X k8s.io/component-base/version.gitTreeState=clean" \
         build_wrapped "$dir" "$name" "k8s.io/kubernetes/cmd/$name" kubernetes ;;
-    kwok)
-      go_install "$dir" "sigs.k8s.io/kwok/cmd/kwok@v$version" -ldflags="-s -w"
-      kwok_stages "$dir" "$version" ;;
+    coredns)
+      go_install "$dir" "github.com/coredns/coredns@v$version" -ldflags="-s -w" ;;
     dashboard-check)
       wrapper_pins dashboard-check github.com/grafana/grafana-foundation-sdk/go "$version"
       build_wrapped "$dir" dashboard-check pulse.local/tools/dashboard-check ;;
@@ -255,7 +243,7 @@ main() {
   fi
   local names=("$@")
   [[ ${#names[@]} -eq 0 || "${names[0]}" == all ]] && names=("${ALL[@]}")
-  [[ "${names[0]}" == cluster ]] && names=("${CLUSTER[@]}")
+  [[ "${names[0]}" == node ]] && names=("${NODE[@]}")
   for name in "${names[@]}"; do build_one "$name"; done
 }
 
