@@ -1,14 +1,11 @@
-#!/usr/bin/env python3
-"""A Kubernetes control plane without containers: etcd, kube-apiserver, kube-controller-manager
-and kube-scheduler as processes on loopback, with kwok faking a node and the pods scheduled on
-it. Real API semantics (admission, validation, RBAC, controllers, rollout status) for `helm
-install` and `pulse doctor`; no container ever runs, so the pods' processes do not exist.
+"""The Kubernetes control plane of the local node: etcd, kube-apiserver, kube-controller-manager
+and kube-scheduler as processes, built from their Go modules. deploy/local/node.py adds the node
+(containerd, kubelet, kube-proxy, CoreDNS) and is what `make node-up` runs; this module is its
+control-plane half.
 
-    cluster.py up | down | status | kubeconfig
-
-The state (certificates, keys, etcd data, logs, pid files, the admin kubeconfig) lives in
-PULSE_CLUSTER_DIR, default .cluster/ in the repository; ports move with
-PULSE_CLUSTER_PORT_OFFSET. Standard library only, so tests import it.
+The state (certificates, keys, tokens, etcd data, logs, pid files, the kubeconfigs) lives in the
+given state directory; ports move with PULSE_CLUSTER_PORT_OFFSET. Standard library only, so
+tests import it.
 """
 
 from __future__ import annotations
@@ -16,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import ssl
 import subprocess
 import sys
@@ -28,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from processes import Processes, StartupError, tool, warn_if_ephemeral
+from processes import Processes, tool, warn_if_ephemeral
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -38,12 +34,12 @@ PORTS = {
     "apiserver": 16443,
     "controller-manager": 10257,
     "scheduler": 10259,
-    "kwok": 10247,
 }
-ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
-NODE = "kwok-node-0"
-SERVICE_CIDR = "10.96.0.0/16"
+ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 READY_TIMEOUT_S = 120.0
+# Clients with their own identity besides the admin: name -> (user, groups). The node's kubelet
+# is authorized by the Node authorizer, kube-proxy by the bootstrap role system:node-proxier.
+IDENTITIES: dict[str, tuple[str, str]] = {}
 
 
 @dataclass(frozen=True)
@@ -66,18 +62,17 @@ def _apiserver(c: Cluster) -> list[str]:
     pki = c.dir / "pki"
     return [
         f"--etcd-servers=http://127.0.0.1:{c.ports['etcd']}",
-        "--bind-address=127.0.0.1",
-        "--advertise-address=127.0.0.1",
+        f"--bind-address={c.host}",
+        f"--advertise-address={c.host}",
         f"--secure-port={c.ports['apiserver']}",
         f"--cert-dir={pki}",
         f"--token-auth-file={pki / 'tokens.csv'}",
-        "--authorization-mode=RBAC",
+        "--authorization-mode=Node,RBAC",
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
         f"--service-account-key-file={pki / 'sa.pub'}",
         f"--service-account-signing-key-file={pki / 'sa.key'}",
-        f"--service-cluster-ip-range={SERVICE_CIDR}",
-        # The loopback address cannot be the endpoint of the `kubernetes` Service.
-        "--endpoint-reconciler-type=none",
+        f"--service-cluster-ip-range={c.service_cidr}",
+        *c.apiserver_flags,
     ]
 
 
@@ -100,25 +95,12 @@ def _controller_manager(c: Cluster) -> list[str]:
         *_controller(c, "controller-manager"),
         f"--service-account-private-key-file={c.dir / 'pki' / 'sa.key'}",
         f"--root-ca-file={c.ca_file}",
-        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        f"--service-cluster-ip-range={c.service_cidr}",
     ]
 
 
 def _scheduler(c: Cluster) -> list[str]:
     return _controller(c, "scheduler")
-
-
-def _kwok(c: Cluster) -> list[str]:
-    stages = Path(tool("kwok")).parent / "stages.yaml"  # written by build.sh next to kwok
-    return [
-        f"--kubeconfig={c.kubeconfig}",
-        f"--config={stages}",
-        "--manage-all-nodes=false",
-        "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-        "--cidr=10.244.0.0/24",
-        "--node-ip=10.244.0.1",
-        f"--server-address=127.0.0.1:{c.ports['kwok']}",
-    ]
 
 
 COMPONENTS = {
@@ -143,21 +125,32 @@ COMPONENTS = {
         lambda c: f"https://127.0.0.1:{c.ports['scheduler']}/healthz",
         ("scheduler",),
     ),
-    "kwok": Component(
-        "kwok", _kwok, lambda c: f"http://127.0.0.1:{c.ports['kwok']}/healthz", ("kwok",)
-    ),
 }
 
 
 class Cluster:
-    def __init__(self, state_dir: Path | None = None, env: dict[str, str] | None = None) -> None:
+    """The control plane in ``state_dir``; the API server listens on ``host`` (the node's
+    address, which pods reach), the others on loopback."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        env: dict[str, str] | None = None,
+        host: str = "127.0.0.1",
+        service_cidr: str = "10.96.0.0/16",
+        identities: dict[str, tuple[str, str]] | None = None,
+        apiserver_flags: tuple[str, ...] = (),
+    ) -> None:
         self.env = dict(os.environ if env is None else env)
-        default = REPO / ".cluster"
-        self.dir = Path(state_dir or self.env.get("PULSE_CLUSTER_DIR") or default).resolve()
+        self.dir = Path(state_dir).resolve()
         offset = int(self.env.get("PULSE_CLUSTER_PORT_OFFSET", "0"))
         self.ports = {k: v + offset for k, v in PORTS.items()}
-        self.server = f"https://127.0.0.1:{self.ports['apiserver']}"
-        self.kubeconfig = self.dir / "admin.kubeconfig"
+        self.host = host
+        self.service_cidr = service_cidr
+        self.identities = identities or IDENTITIES
+        self.apiserver_flags = apiserver_flags
+        self.server = f"https://{host}:{self.ports['apiserver']}"
+        self.kubeconfig = self.dir / "kubeconfig"
         self.processes = Processes(self.dir, "PULSE_CLUSTER_PORT_OFFSET")
 
     @property
@@ -177,11 +170,20 @@ class Cluster:
         subprocess.run(
             ["openssl", "rsa", "-in", key, "-pubout", "-out", pub], check=True, capture_output=True
         )
-        token = secrets.token_hex(24)
-        (pki / "tokens.csv").write_text(f'{token},admin,admin,"system:masters"\n')
+        identities = {"admin": ("admin", "system:masters"), **self.identities}
+        lines = []
+        for name, (user, groups) in identities.items():
+            token = secrets.token_hex(24)
+            lines.append(f'{token},{user},{user},"{groups}"\n')
+            path = self.kubeconfig_of(name)
+            path.write_text(_kubeconfig(self.server, self.ca_file, token, user))
+            path.chmod(0o600)
+        (pki / "tokens.csv").write_text("".join(lines))
         (pki / "tokens.csv").chmod(0o600)
-        self.kubeconfig.write_text(_kubeconfig(self.server, self.ca_file, token))
-        self.kubeconfig.chmod(0o600)
+
+    def kubeconfig_of(self, name: str) -> Path:
+        """The kubeconfig of one identity: the admin's is ``kubeconfig`` in the state dir."""
+        return self.kubeconfig if name == "admin" else self.dir / "pki" / f"{name}.kubeconfig"
 
     def admin_token(self) -> str:
         return (self.dir / "pki" / "tokens.csv").read_text().split(",", 1)[0]
@@ -205,38 +207,6 @@ class Cluster:
         with urllib.request.urlopen(request, timeout=10, context=self._context()) as response:
             return json.load(response)
 
-    def add_node(self, name: str = NODE) -> None:
-        """A Node kwok keeps Ready, big enough for the whole chart."""
-        capacity = {"cpu": "16", "memory": "64Gi", "pods": "110"}
-        node = {
-            "apiVersion": "v1",
-            "kind": "Node",
-            "metadata": {
-                "name": name,
-                "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
-                "labels": {
-                    "kubernetes.io/hostname": name,
-                    "kubernetes.io/os": "linux",
-                    "kubernetes.io/arch": "amd64",
-                    "type": "kwok",
-                },
-            },
-            "status": {"capacity": capacity, "allocatable": capacity},
-        }
-        try:
-            self.request("POST", "/api/v1/nodes", node)
-        except urllib.error.HTTPError as error:
-            if error.code != 409:  # already there
-                raise
-
-    def node_ready(self, name: str = NODE) -> bool:
-        try:
-            node = self.request("GET", f"/api/v1/nodes/{name}")
-        except (urllib.error.URLError, OSError):
-            return False
-        conditions = node.get("status", {}).get("conditions", [])
-        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
-
     # Processes ------------------------------------------------------------------------------
 
     def healthy(self, name: str) -> bool:
@@ -254,30 +224,19 @@ class Cluster:
             ports = {key: self.ports[key] for key in component.ports}
             self.processes.start(name, [tool(component.tool), *component.args(self)], ports=ports)
 
-    def up(self, fresh: bool = False, progress: Callable[[str], None] = print) -> float:
-        """Start the control plane and kwok, add the fake node; return the seconds it took."""
-        if fresh and self.dir.exists():
-            self.down()
-            shutil.rmtree(self.dir)
+    def up(self, progress: Callable[[str], None] = print) -> None:
+        """Start the control plane, each component once the one before it is healthy."""
         started = time.monotonic()
         warn_if_ephemeral(self.ports, progress)
         self._credentials()
-        try:
-            for name in ORDER:
-                progress(f"starting {name}…")
-                self.start(name)
-                self.processes.wait(name, lambda n=name: self.healthy(n), READY_TIMEOUT_S)
-                progress(f"  {name} ready ({time.monotonic() - started:.1f}s)")
-            self.add_node()
-            self.processes.wait(f"node {NODE}", self.node_ready, READY_TIMEOUT_S, process="kwok")
-            progress(f"  node {NODE} Ready ({time.monotonic() - started:.1f}s)")
-        except StartupError:
-            self.down()
-            raise
-        return time.monotonic() - started
+        for name in ORDER:
+            progress(f"starting {name}…")
+            self.start(name)
+            self.processes.wait(name, lambda n=name: self.healthy(n), READY_TIMEOUT_S)
+            progress(f"  {name} ready ({time.monotonic() - started:.1f}s)")
 
-    def down(self) -> None:
-        for name in reversed(ORDER):
+    def down(self, names: tuple[str, ...] = ORDER) -> None:
+        for name in reversed(names):
             self.processes.stop(name)
 
     def status(self) -> dict[str, str]:
@@ -297,7 +256,7 @@ def _unverified() -> ssl.SSLContext:
     return context
 
 
-def _kubeconfig(server: str, ca_file: Path, token: str) -> str:
+def _kubeconfig(server: str, ca_file: Path, token: str, user: str = "admin") -> str:
     return json.dumps(
         {
             "apiVersion": "v1",
@@ -308,38 +267,11 @@ def _kubeconfig(server: str, ca_file: Path, token: str) -> str:
                     "cluster": {"server": server, "certificate-authority": str(ca_file)},
                 }
             ],
-            "users": [{"name": "admin", "user": {"token": token}}],
+            "users": [{"name": user, "user": {"token": token}}],
             "contexts": [
-                {"name": "pulse-local", "context": {"cluster": "pulse-local", "user": "admin"}}
+                {"name": "pulse-local", "context": {"cluster": "pulse-local", "user": user}}
             ],
             "current-context": "pulse-local",
         },
         indent=2,
     )
-
-
-def main(argv: list[str]) -> int:
-    cluster = Cluster()
-    command = argv[0] if argv else "status"
-    try:
-        if command == "up":
-            seconds = cluster.up()
-            print(f"cluster up in {seconds:.1f}s; export KUBECONFIG={cluster.kubeconfig}")
-        elif command == "down":
-            cluster.down()
-        elif command == "status":
-            for name, state in cluster.status().items():
-                print(f"{name:24} {state}")
-        elif command == "kubeconfig":
-            print(cluster.kubeconfig)
-        else:
-            print(__doc__, file=sys.stderr)
-            return 2
-    except StartupError as error:
-        print(f"cluster.py: {error}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

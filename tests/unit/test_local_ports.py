@@ -1,6 +1,6 @@
-"""The ports of the local stack and control plane: the tests' ones never land where an outgoing
-connection can take them, never overlap a developer's running stack, and a taken port stops a
-start-up with the variable to move it."""
+"""The ports of the local stack and the local node (control plane included): the tests' ones
+never land where an outgoing connection can take them, never overlap a developer's running
+stack, and a taken port stops a start-up with the variable to move it."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "deploy" / "local"))
 
 from cluster import COMPONENTS, Cluster  # noqa: E402
+from node import Node  # noqa: E402
 from processes import Processes, StartupError, busy_ports, ephemeral_ports  # noqa: E402
 from stack import ORDER, Stack  # noqa: E402
 
@@ -28,9 +29,14 @@ def _cluster(tmp_path: Path, offset: int) -> Cluster:
     return Cluster(tmp_path / "cluster", {"PULSE_CLUSTER_PORT_OFFSET": str(offset)})
 
 
+def _node_ports(tmp_path: Path, offset: int) -> dict[str, int]:
+    node = Node(tmp_path / "node", {"PULSE_CLUSTER_PORT_OFFSET": str(offset)})
+    return {**node.cluster.ports, **node.ports}
+
+
 def _test_ports(tmp_path: Path) -> dict[str, int]:
     stack = _stack(tmp_path, STACK_PORT_OFFSET).ports
-    cluster = _cluster(tmp_path, CLUSTER_PORT_OFFSET).ports
+    cluster = _node_ports(tmp_path, CLUSTER_PORT_OFFSET)
     return {
         **{f"stack {k}": v for k, v in stack.items()},
         **{f"cluster {k}": v for k, v in cluster.items()},
@@ -38,8 +44,8 @@ def _test_ports(tmp_path: Path) -> dict[str, int]:
 
 
 def _default_ports(tmp_path: Path) -> set[int]:
-    """What a developer's `make stack-up` and `make cluster-up` listen on."""
-    return {*_stack(tmp_path, 0).ports.values(), *_cluster(tmp_path, 0).ports.values()}
+    """What a developer's `make stack-up` and `make node-up` listen on."""
+    return {*_stack(tmp_path, 0).ports.values(), *_node_ports(tmp_path, 0).values()}
 
 
 def test_the_tests_ports_are_below_the_outgoing_connections_range(tmp_path: Path) -> None:
@@ -62,7 +68,7 @@ def test_the_tests_ports_are_distinct_from_each_other_and_the_defaults(tmp_path:
     assert len(set(tests.values())) == len(tests), tests
     defaults = _default_ports(tmp_path)
     shared = {k: v for k, v in tests.items() if v in defaults}
-    assert not shared, f"also used by `make stack-up` or `make cluster-up`: {shared}"
+    assert not shared, f"also used by `make stack-up` or `make node-up`: {shared}"
 
 
 def test_every_stack_port_belongs_to_a_component(tmp_path: Path) -> None:
