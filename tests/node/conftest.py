@@ -1,7 +1,7 @@
-"""A real Kubernetes API server for the chart: etcd, kube-apiserver, kube-controller-manager and
-kube-scheduler built from their Go modules, with kwok's fake node (deploy/local/cluster.py).
-Admission, validation, RBAC, controllers and rollout status are the real ones; the pods'
-containers never run."""
+"""A real single-node Kubernetes for the chart (deploy/local/node.py): the control plane, containerd
+and runc, the kubelet, kube-proxy and CoreDNS, with the images `make images` built here. One node
+per machine: the session starts it, every test module installs its scenarios into it, and the
+session stops it and checks that the machine is as it was (test_teardown.py)."""
 
 from __future__ import annotations
 
@@ -12,30 +12,44 @@ from collections.abc import Iterator
 import pytest
 import yaml
 from kubernetes import client, config
-from release import Cluster, operator_crd_dir
+from release import Node, NodeBusy, machine_state, operator_crd_dir
 
 from helpers import CLUSTER_PORT_OFFSET, eventually
 
 
 @pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    local = Cluster(
-        tmp_path_factory.mktemp("cluster"),
-        # Like the stack's offset: the environment may move it, e.g. for a second checkout.
-        env={
-            "PULSE_CLUSTER_PORT_OFFSET": os.environ.get(
-                "PULSE_CLUSTER_PORT_OFFSET", str(CLUSTER_PORT_OFFSET)
-            )
-        },
-    )
-    local.up(fresh=True, progress=lambda line: print(line, file=sys.stderr))
-    yield local
-    local.down()
+def machine_before() -> dict[str, object]:
+    """What the machine looks like before the node starts: test_teardown.py compares."""
+    return machine_state()
 
 
 @pytest.fixture(scope="session")
-def api(cluster: Cluster) -> client.ApiClient:
-    return config.new_client_from_config(str(cluster.kubeconfig))
+def node(
+    tmp_path_factory: pytest.TempPathFactory, machine_before: dict[str, object]
+) -> Iterator[Node]:
+    local = Node(
+        tmp_path_factory.mktemp("node"),
+        # Like the stack's offset: the environment may move it, e.g. for a second checkout.
+        env={
+            **os.environ,
+            "PULSE_CLUSTER_PORT_OFFSET": os.environ.get(
+                "PULSE_CLUSTER_PORT_OFFSET", str(CLUSTER_PORT_OFFSET)
+            ),
+        },
+    )
+    try:
+        local.up(progress=lambda line: print(line, file=sys.stderr))
+    except NodeBusy as error:
+        pytest.fail(f"the node tests need this machine's node: {error}", pytrace=False)
+    try:
+        yield local
+    finally:
+        local.down(progress=lambda line: print(line, file=sys.stderr))
+
+
+@pytest.fixture(scope="session")
+def api(node: Node) -> client.ApiClient:
+    return config.new_client_from_config(str(node.kubeconfig))
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,147 @@
+"""Helpers of the tests on the local node: helm with the node's values, `pulse doctor`, the
+operator CRDs, what the machine looks like (for the teardown check) and the pods' cgroups."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "deploy" / "local"))
+
+from node import CGROUP_ROOT, CGROUPS, NETNS, Node, NodeBusy  # noqa: E402
+from processes import tool  # noqa: E402
+
+__all__ = [
+    "CHART",
+    "Node",
+    "NodeBusy",
+    "doctor",
+    "helm",
+    "hook_test_pods",
+    "install",
+    "machine_state",
+]
+
+CHART = REPO / "deploy/helm/pulse"
+NODE_VALUES = CHART / "ci/node-values.yaml"
+RELEASE = "pulse"
+# What changes on its own between two readings of `sysctl -a`.
+VOLATILE_SYSCTLS = re.compile(
+    r"^(fs\.(dentry-state|file-nr|inode-nr|inode-state|aio-nr|quota\..*)|kernel\.(ns_last_pid|random\..*|pty\.nr)"
+    r"|net\.netfilter\.nf_conntrack_count)$"
+)
+
+
+def operator_crd_dir() -> Path:
+    out = subprocess.run(
+        [str(REPO / "deploy/local/build.sh"), "crds"], check=True, stdout=subprocess.PIPE, text=True
+    )
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+def helm(node: Node, *args: str, timeout_s: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [tool("helm"), "--kubeconfig", str(node.kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+
+
+def install(node: Node, scenario: str, namespace: str) -> subprocess.CompletedProcess[str]:
+    """The scenario's values over the node's (images built here, Grafana off), waiting for every
+    workload to be ready."""
+    return helm(
+        node, "install", RELEASE, str(CHART), "-n", namespace, "--create-namespace",
+        "-f", str(NODE_VALUES), "-f", str(CHART / f"ci/{scenario}-values.yaml"),
+        "--wait", "--timeout", "5m",
+    )  # fmt: skip
+
+
+def hook_test_pods(node: Node, namespace: str) -> set[str]:
+    """The names of the release's `helm test` pods."""
+    out = helm(node, "get", "hooks", RELEASE, "-n", namespace)
+    assert out.returncode == 0, out.stderr
+    return {
+        doc["metadata"]["name"]
+        for doc in yaml.safe_load_all(out.stdout)
+        if doc and doc["kind"] == "Pod" and doc["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    }
+
+
+def doctor(
+    kubeconfig: Path, *args: str, timeout_s: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """`pulse doctor` from outside; the node runs no logs backend (node-values.yaml), so the
+    logs check is left out."""
+    skip = ("--skip", "loki")
+    return subprocess.run(
+        [sys.executable, "-m", "pulse", "doctor", "--kubeconfig", str(kubeconfig), *args, *skip],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+
+
+def _run(*argv: str) -> str:
+    return subprocess.run(argv, capture_output=True, text=True, check=False).stdout
+
+
+def machine_state() -> dict[str, object]:
+    """What a node could leave behind on the machine: iptables rules, mounts, network namespaces,
+    links and addresses, cgroups, sysctls."""
+    iptables = {
+        f"{save} {table}": sorted(
+            re.sub(r"\[\d+:\d+\]", "", line)
+            for line in _run(save, "-t", table).splitlines()
+            if line.startswith((":", "-A"))
+        )
+        for save in ("iptables-save", "ip6tables-save", "iptables-legacy-save")
+        for table in ("filter", "nat", "mangle", "raw")
+    }
+    sysctls = {}
+    for line in _run("sysctl", "-a").splitlines():
+        key, _, value = line.partition(" = ")
+        if not VOLATILE_SYSCTLS.match(key):
+            sysctls[key] = value
+    return {
+        "iptables": iptables,
+        "mounts": sorted(
+            line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
+        ),
+        "netns": sorted(p.name for p in NETNS.iterdir()) if NETNS.exists() else [],
+        "links": sorted(re.findall(r"^\d+: ([^:@]+)", _run("ip", "-o", "link"), re.M)),
+        "addresses": sorted(re.findall(r"inet6? (\S+)", _run("ip", "-o", "addr"))),
+        "cgroups": sorted(str(p) for p in CGROUPS.glob(f"*/{CGROUP_ROOT}")),
+        "sysctls": sysctls,
+        "paths": sorted(
+            str(p)
+            for p in map(
+                Path,
+                (
+                    "/var/lib/kubelet",
+                    "/var/log/containers",
+                    "/var/lib/cni",
+                    "/run/containerd",
+                    "/var/log/pods",
+                ),
+            )
+            if p.exists()
+        ),
+    }
+
+
+def pod_cgroup(uid: str) -> Path:
+    """The memory cgroup of a pod (cgroup v1, the kubelet's cgroupfs layout under its root)."""
+    matches = list((CGROUPS / "memory" / CGROUP_ROOT).glob(f"kubepods*/**/pod{uid}"))
+    assert len(matches) == 1, f"pod {uid}: {matches}"
+    return matches[0]
+
+
+def peak_memory_bytes(uid: str) -> int:
+    return int((pod_cgroup(uid) / "memory.max_usage_in_bytes").read_text())
