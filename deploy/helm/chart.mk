@@ -53,7 +53,10 @@ deploy: chart-sync ## install or upgrade the chart into the current kube context
 	$(HELM_BIN) upgrade --install $(CHART_RELEASE) $(CHART_DIR) --namespace $(CHART_NAMESPACE) \
 		--create-namespace --set pulse.image.repository=$(IMAGE_REPO) \
 		--set pulse.image.tag=$(IMAGE_TAG) --wait --timeout 10m $(CHART_VALUES)
-	$(HELM_BIN) test $(CHART_RELEASE) --namespace $(CHART_NAMESPACE) --logs
+	@# No --logs: the test pods are deleted once they pass, so it fails fetching their logs. A
+	@# failed pod is kept.
+	$(HELM_BIN) test $(CHART_RELEASE) --namespace $(CHART_NAMESPACE) || { echo "a test pod failed" \
+		"and is kept: kubectl -n $(CHART_NAMESPACE) logs $(CHART_FULLNAME)-doctor (or -test)"; exit 1; }
 
 port-forward: ## forward Pulse 50051/9464, Grafana 3000, Jaeger 16686, Prometheus 9090, Alertmanager 9093, Loki 3100 or VictoriaLogs 9428; Ctrl-C stops
 	@trap 'kill 0' INT TERM EXIT; \
