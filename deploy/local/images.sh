@@ -3,7 +3,7 @@
 # Debian's packages), and imported into the local node's containerd.
 #
 #   images.sh build [NAME...]   build what is missing: base pulse otelcol jaeger prometheus
-#                               alertmanager pause (default: all of them)
+#                               alertmanager victorialogs pause (default: all of them)
 #   images.sh import SOCKET     import every image (built before) into the containerd at SOCKET
 #   images.sh ref NAME          print the image reference of NAME
 #
@@ -21,7 +21,7 @@ REPO="$(cd "$HERE/../.." && pwd)"
 source "$HERE/versions.env"
 CACHE="${PULSE_IMAGES_DIR:-$HOME/.cache/pulse/images}"
 DOCKERFILE="$REPO/service/Dockerfile"
-ALL=(base pulse otelcol jaeger prometheus alertmanager pause)
+ALL=(base pulse otelcol jaeger prometheus alertmanager victorialogs pause)
 PULSE_VERSION="$(sed -nE 's/^version = "([^"]+)"/\1/p' "$REPO/pyproject.toml")"
 # The references deploy/helm/pulse/ci/node-values.yaml names: Pulse as the chart's default
 # (pulse:<appVersion>), the others local/<name>:<version of what is inside>.
@@ -31,6 +31,7 @@ declare -A REFS=(
   [jaeger]="local/jaeger:$JAEGER_MODULE_VERSION"
   [prometheus]="local/prometheus:$PROMETHEUS_VERSION"
   [alertmanager]="local/alertmanager:$ALERTMANAGER_VERSION"
+  [victorialogs]="local/victorialogs:$VICTORIALOGS_VERSION"
   [pause]="local/pause:$PULSE_VERSION"
 )
 
@@ -148,6 +149,7 @@ build_one() {
     jaeger) build_scratch jaeger "$(binary jaeger)" 10001 ;;
     prometheus) build_scratch prometheus "$(binary prometheus)" 65534 ;;
     alertmanager) build_scratch alertmanager "$(binary alertmanager)" 65534 ;;
+    victorialogs) build_scratch victorialogs "$(binary victorialogs)" 10001 ;;
     pause) build_pause ;;
     *) echo "unknown image '$1'; known: ${ALL[*]}" >&2; return 2 ;;
   esac

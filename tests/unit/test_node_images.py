@@ -19,6 +19,7 @@ BUILT = {
     "jaeger": ("jaeger", "JAEGER_MODULE_VERSION"),
     "prometheus": ("prometheus", "PROMETHEUS_VERSION"),
     "alertmanager": ("alertmanager", "ALERTMANAGER_VERSION"),
+    "victorialogs": ("victorialogs", "VICTORIALOGS_VERSION"),
 }
 
 
