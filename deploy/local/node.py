@@ -164,7 +164,7 @@ class Node:
                 subprocess.run([str(HERE / "images.sh"), "import", str(self.socket)], check=True)
                 self.processes.wait(f"node {NAME}", self.ready, READY_TIMEOUT_S, process="kubelet")
                 progress(f"  node {NAME} Ready ({time.monotonic() - started:.1f}s)")
-            except (StartupError, subprocess.CalledProcessError):
+            except BaseException:  # any failure, an interrupt too: nothing is left running
                 self._teardown(progress)
                 raise
             return time.monotonic() - started
