@@ -74,14 +74,18 @@ def hook_test_pods(node: Node, namespace: str) -> set[str]:
     }
 
 
+def helm_test_phases(out: str) -> dict[str, str]:
+    """Test suite -> phase, from the output of `helm test`."""
+    suite = r"TEST SUITE:\s+(\S+)\nLast Started:.*?\nLast Completed:.*?\nPhase:\s+(\S+)"
+    return dict(re.findall(suite, out))
+
+
 def doctor(
     kubeconfig: Path, *args: str, timeout_s: float = 300
 ) -> subprocess.CompletedProcess[str]:
-    """`pulse doctor` from outside; the node runs no logs backend (node-values.yaml), so the
-    logs check is left out."""
-    skip = ("--skip", "loki")
+    """`pulse doctor` from outside, through the API server."""
     return subprocess.run(
-        [sys.executable, "-m", "pulse", "doctor", "--kubeconfig", str(kubeconfig), *args, *skip],
+        [sys.executable, "-m", "pulse", "doctor", "--kubeconfig", str(kubeconfig), *args],
         capture_output=True,
         text=True,
         timeout=timeout_s,

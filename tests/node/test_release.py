@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from release import (
     Node,
     doctor,
     helm,
+    helm_test_phases,
     hook_test_pods,
     install,
     peak_memory_bytes,
@@ -75,12 +75,7 @@ def test_helm_test_passes(node: Node, release: str) -> None:
     result = helm(node, "test", RELEASE, "-n", release, "--timeout", "10m")
     print(result.stdout)
     assert result.returncode == 0, result.stdout + result.stderr
-    phases = dict(
-        re.findall(
-            r"TEST SUITE:\s+(\S+)\nLast Started:.*?\nLast Completed:.*?\nPhase:\s+(\S+)",
-            result.stdout,
-        )
-    )
+    phases = helm_test_phases(result.stdout)
     assert phases, result.stdout
     assert set(phases) == hook_test_pods(node, release), result.stdout
     assert set(phases.values()) == {"Succeeded"}, result.stdout

@@ -20,8 +20,17 @@ from helpers import eventually
 
 pytestmark = pytest.mark.e2e
 
-SCENARIOS = ("external-backends", "operator", "pulse-only")
-BACKENDS = ("--skip", "prometheus", "--skip", "jaeger")
+# Every scenario of ci/ but the node's own values, those test_release.py (defaults) and
+# test_secure.py run in full, and victorialogs: the node's values already make defaults run
+# VictoriaLogs, which is all that scenario changes.
+SCENARIOS = tuple(
+    sorted(
+        p.name.removesuffix("-values.yaml")
+        for p in CHART.glob("ci/*-values.yaml")
+        if p.name.removesuffix("-values.yaml") not in {"node", "defaults", "secure", "victorialogs"}
+    )
+)
+BACKENDS = ("--skip", "prometheus", "--skip", "jaeger", "--skip", "loki", "--skip", "victorialogs")
 
 
 def _namespace(scenario: str) -> str:
