@@ -22,17 +22,17 @@ source "$HERE/versions.env"
 CACHE="${PULSE_IMAGES_DIR:-$HOME/.cache/pulse/images}"
 DOCKERFILE="$REPO/service/Dockerfile"
 ALL=(base pulse otelcol jaeger prometheus alertmanager victorialogs pause)
-PULSE_VERSION="$(sed -nE 's/^version = "([^"]+)"/\1/p' "$REPO/pyproject.toml")"
+APP_VERSION="$(sed -nE 's/^version = "([^"]+)"/\1/p' "$REPO/pyproject.toml")"
 # The references deploy/helm/pulse/ci/node-values.yaml names: Pulse as the chart's default
 # (pulse:<appVersion>), the others local/<name>:<version of what is inside>.
 declare -A REFS=(
-  [pulse]="pulse:$PULSE_VERSION"
+  [pulse]="pulse:$APP_VERSION"
   [otelcol]="local/otelcol:$OTELCOL_VERSION"
   [jaeger]="local/jaeger:$JAEGER_MODULE_VERSION"
   [prometheus]="local/prometheus:$PROMETHEUS_VERSION"
   [alertmanager]="local/alertmanager:$ALERTMANAGER_VERSION"
   [victorialogs]="local/victorialogs:$VICTORIALOGS_VERSION"
-  [pause]="local/pause:$PULSE_VERSION"
+  [pause]="local/pause:$APP_VERSION"
 )
 
 log() { echo "images: $*" >&2; }

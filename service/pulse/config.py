@@ -383,6 +383,8 @@ OTHER_VARIABLES: dict[str, str] = {
     "PULSE_LOADGEN_": "the load generator's flags",
     "PULSE_STACK_": "the local stack (deploy/local)",
     "PULSE_CLUSTER_": "the local control plane (deploy/local)",
+    "PULSE_NODE_": "the local node (deploy/local/node.py): its state dir and machine-wide lock",
+    "PULSE_IMAGES_DIR": "where deploy/local/images.sh writes image archives",
     "PULSE_TOOLS_DIR": "where deploy/local/build.sh keeps upstream binaries",
     "PULSE_CACHE_DIR": "deploy/local/build.sh's cache",
     "PULSE_ALERT_WEBHOOK_BASE": "the local stack's Alertmanager receivers",
