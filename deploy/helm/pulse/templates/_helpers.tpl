@@ -117,6 +117,9 @@ seccompProfile:
 {{- define "pulse.podCommon" -}}
 serviceAccountName: {{ include "pulse.componentName" . }}
 automountServiceAccountToken: {{ eq .component "collector" }}
+{{- /* No <SERVICE>_SERVICE_HOST/_PORT variables: a Service named pulse* would put PULSE_*
+variables into the environment, which Pulse refuses as unknown settings. */}}
+enableServiceLinks: false
 securityContext:
   {{- include "pulse.podSecurityContext" . | nindent 2 }}
 {{- with .root.Values.imagePullSecrets }}
