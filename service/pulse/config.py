@@ -9,8 +9,10 @@ start-up with a message naming the key, the value and what is allowed (see ``loa
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import math
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -421,12 +423,55 @@ def _is_other(name: str) -> bool:
     )
 
 
+# Kubernetes gives every container variables for each Service of its namespace (service links):
+# a Service named pulse-collector yields <NAME>_SERVICE_HOST, <NAME>_PORT and more, NAME being
+# the Service's name in capitals with underscores. Such a variable is recognised by its name and
+# by a value only the kubelet writes, so a mistyped port setting (…_PORT=9464) still stops
+# start-up.
+def _is_address(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_link_url(value: str) -> bool:
+    scheme, _, address = value.partition("://")
+    host, _, port = address.rpartition(":")
+    return scheme in _LINK_PROTOCOLS and _is_address(host.strip("[]")) and port.isdigit()
+
+
+_LINK_PROTOCOLS = ("tcp", "udp", "sctp")
+_LINK_PORT = r"_PORT_\d+_(?:TCP|UDP|SCTP)"  # one port of the Service: _PORT_4317_TCP
+_SERVICE_LINKS = tuple(
+    (re.compile(rf"PULSE(?:_[A-Z0-9_]+)?{suffix}"), accepts)
+    for suffix, accepts in (
+        ("_SERVICE_HOST", _is_address),
+        ("_SERVICE_PORT(?:_[A-Z0-9_]+)?", str.isdigit),
+        ("_PORT", _is_link_url),
+        (_LINK_PORT, _is_link_url),
+        (f"{_LINK_PORT}_PROTO", _LINK_PROTOCOLS.__contains__),
+        (f"{_LINK_PORT}_PORT", str.isdigit),
+        (f"{_LINK_PORT}_ADDR", _is_address),
+    )
+)
+
+
+def _is_service_link(name: str, value: str) -> bool:
+    # A name can read several ways (a Service named pulse-service), so any reading will do.
+    return any(shape.fullmatch(name) and accepts(value) for shape, accepts in _SERVICE_LINKS)
+
+
 def _check_variables(environ: dict[str, str]) -> None:
     known = setting_variables()
     unknown = sorted(
         name
-        for name in environ
-        if name.startswith("PULSE_") and name not in known and not _is_other(name)
+        for name, value in environ.items()
+        if name.startswith("PULSE_")
+        and name not in known
+        and not _is_other(name)
+        and not _is_service_link(name, value)
     )
     if not unknown:
         return

@@ -158,6 +158,44 @@ def test_the_projects_own_variables_are_not_settings_and_pass(
     assert config.load().grpc.port == 50051
 
 
+def _service_links(service: str, port: int, address: str = "10.96.0.12") -> dict[str, str]:
+    """The variables the kubelet writes for a Service of the pod's namespace."""
+    prefix = service.upper().replace("-", "_")
+    url = f"tcp://{address}:{port}"
+    return {
+        f"{prefix}_SERVICE_HOST": address,
+        f"{prefix}_SERVICE_PORT": str(port),
+        f"{prefix}_SERVICE_PORT_GRPC": str(port),
+        f"{prefix}_PORT": url,
+        f"{prefix}_PORT_{port}_TCP": url,
+        f"{prefix}_PORT_{port}_TCP_PROTO": "tcp",
+        f"{prefix}_PORT_{port}_TCP_PORT": str(port),
+        f"{prefix}_PORT_{port}_TCP_ADDR": address,
+    }
+
+
+def test_kubernetes_service_links_are_not_taken_for_typos(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for service, port in (("pulse", 50051), ("pulse-collector", 4317), ("pulse-jaeger", 16686)):
+        for name, value in _service_links(service, port).items():
+            monkeypatch.setenv(name, value)
+    assert config.load().grpc.port == 50051
+
+
+def test_a_service_link_name_with_a_value_the_kubelet_never_writes_is_unknown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    links = _service_links("pulse-metrics", 9464)
+    port, host = (name for name in links if name.endswith(("_METRICS_PORT", "_SERVICE_HOST")))
+    monkeypatch.setenv(port, "9464")  # meant as a setting: not tcp://address:port
+    monkeypatch.setenv(host, "pulse.example")  # a name, not an address
+    with pytest.raises(config.ConfigError) as error:
+        config.load()
+    assert f"{port}: not a Pulse setting" in str(error.value)
+    assert f"{host}: not a Pulse setting" in str(error.value)
+
+
 def test_every_pulse_variable_the_repository_names_is_known() -> None:
     """One source of truth: a new PULSE_* variable anywhere in the project is either a setting
     or listed in config.OTHER_VARIABLES, else `make run` with it exported would stop Pulse."""
