@@ -15,7 +15,7 @@ PROTOS := $(wildcard $(PROTO_DIR)/pulse/v1/*.proto)
 # Areas bring their own targets: the local stack, the local control plane, alerts, dashboards, the Helm chart. Each adds
 # the checks `make test` must run to TEST_CHECKS.
 TEST_CHECKS :=
--include deploy/local/stack.mk deploy/local/node.mk alerts/alerts.mk dashboards/dashboards.mk deploy/helm/chart.mk \
+-include deploy/local/stack.mk deploy/local/engines.mk deploy/local/node.mk alerts/alerts.mk dashboards/dashboards.mk deploy/helm/chart.mk \
 	tests/browser/browser.mk
 
 help: ## list the targets

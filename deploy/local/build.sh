@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Builds the pinned upstream binaries of the local stack from their Go modules, once.
 #
-#   build.sh [all|node|NAME...]   build what is missing: all = the local stack and the chart
-#                            checks (promtool prometheus alertmanager amtool helm kubeconform otelcol
-#                            victorialogs jaeger); node = the local node (etcd kube-apiserver
-#                            kube-controller-manager kube-scheduler kubelet kube-proxy coredns)
+#   build.sh [all|node|engines|NAME...]   build what is missing: all = the local stack and the
+#                            chart checks (promtool prometheus alertmanager amtool helm kubeconform
+#                            otelcol victorialogs jaeger); node = the local node (etcd kube-apiserver
+#                            kube-controller-manager kube-scheduler kubelet kube-proxy coredns);
+#                            engines = the shared engines of several replicas built here (nats-server)
 #   build.sh path NAME       print the binary's path, building it first when missing
 #   build.sh crds            print the directory of the Prometheus operator CRDs the chart uses
 #   build.sh path dashboard-check   the strict dashboard checker, built on first use
@@ -20,6 +21,7 @@ TOOLS="${PULSE_TOOLS_DIR:-$HOME/.cache/pulse/tools}"
 export GOFLAGS="-buildvcs=false -trimpath" GOTOOLCHAIN="${GOTOOLCHAIN:-local}" CGO_ENABLED=0
 ALL=(promtool prometheus alertmanager amtool helm kubeconform otelcol victorialogs jaeger)
 NODE=(etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy coredns)
+ENGINES=(nats-server)
 
 version_of() {
   case "$1" in
@@ -32,11 +34,12 @@ version_of() {
     otelcol) echo "$OTELCOL_VERSION" ;;
     victorialogs) echo "$VICTORIALOGS_VERSION" ;;
     jaeger) echo "$JAEGER_MODULE_VERSION" ;;
+    nats-server) echo "$NATS_SERVER_VERSION" ;;
     etcd) echo "$ETCD_VERSION" ;;
     kube-apiserver|kube-controller-manager|kube-scheduler|kubelet|kube-proxy) echo "$KUBERNETES_VERSION" ;;
     coredns) echo "$COREDNS_VERSION" ;;
     dashboard-check) echo "$GRAFANA_FOUNDATION_SDK_VERSION" ;;
-    *) echo "unknown tool '$1'; known: ${ALL[*]} ${NODE[*]} dashboard-check" >&2; return 2 ;;
+    *) echo "unknown tool '$1'; known: ${ALL[*]} ${NODE[*]} ${ENGINES[*]} dashboard-check" >&2; return 2 ;;
   esac
 }
 
@@ -197,6 +200,8 @@ build_one() {
         -ldflags="-s -w -X github.com/VictoriaMetrics/VictoriaMetrics/lib/buildinfo.Version=victoria-logs-v$version"
       mv "$dir/victoria-logs" "$dir/victorialogs" ;;
     jaeger) build_wrapped "$dir" jaeger github.com/jaegertracing/jaeger/cmd/jaeger ;;
+    nats-server)
+      go_install "$dir" "github.com/nats-io/nats-server/v2@v$version" -ldflags="-s -w" ;;
     etcd)
       wrapper_pins etcd go.etcd.io/etcd/server/v3 "$version"
       build_wrapped "$dir" etcd pulse.local/tools/etcd ;;
@@ -244,6 +249,7 @@ main() {
   local names=("$@")
   [[ ${#names[@]} -eq 0 || "${names[0]}" == all ]] && names=("${ALL[@]}")
   [[ "${names[0]}" == node ]] && names=("${NODE[@]}")
+  [[ "${names[0]}" == engines ]] && names=("${ENGINES[@]}")
   for name in "${names[@]}"; do build_one "$name"; done
 }
 

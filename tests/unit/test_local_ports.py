@@ -1,6 +1,6 @@
-"""The ports of the local stack and the local node (control plane included): the tests' ones
-never land where an outgoing connection can take them, never overlap a developer's running
-stack, and a taken port stops a start-up with the variable to move it."""
+"""The ports of the local stack, the shared engines and the local node (control plane
+included): the tests' ones never land where an outgoing connection can take them, never overlap
+a developer's running stack, and a taken port stops a start-up with the variable to move it."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "deploy" / "local"))
 
 from cluster import COMPONENTS, Cluster  # noqa: E402
+from engines import ORDER as ENGINES  # noqa: E402
+from engines import Engines  # noqa: E402
 from node import Node  # noqa: E402
 from processes import Processes, StartupError, busy_ports, ephemeral_ports  # noqa: E402
 from stack import ORDER, Stack  # noqa: E402
@@ -34,18 +36,28 @@ def _node_ports(tmp_path: Path, offset: int) -> dict[str, int]:
     return {**node.cluster.ports, **node.ports}
 
 
+def _engines(tmp_path: Path, offset: int) -> Engines:
+    return Engines(tmp_path / "engines", {"PULSE_STACK_PORT_OFFSET": str(offset)})
+
+
 def _test_ports(tmp_path: Path) -> dict[str, int]:
     stack = _stack(tmp_path, STACK_PORT_OFFSET).ports
+    engines = _engines(tmp_path, STACK_PORT_OFFSET).ports
     cluster = _node_ports(tmp_path, CLUSTER_PORT_OFFSET)
     return {
         **{f"stack {k}": v for k, v in stack.items()},
+        **{f"engines {k}": v for k, v in engines.items()},
         **{f"cluster {k}": v for k, v in cluster.items()},
     }
 
 
 def _default_ports(tmp_path: Path) -> set[int]:
-    """What a developer's `make stack-up` and `make node-up` listen on."""
-    return {*_stack(tmp_path, 0).ports.values(), *_node_ports(tmp_path, 0).values()}
+    """What a developer's `make stack-up`, `make engines-up` and `make node-up` listen on."""
+    return {
+        *_stack(tmp_path, 0).ports.values(),
+        *_engines(tmp_path, 0).ports.values(),
+        *_node_ports(tmp_path, 0).values(),
+    }
 
 
 def test_the_tests_ports_are_below_the_outgoing_connections_range(tmp_path: Path) -> None:
@@ -80,6 +92,14 @@ def test_every_stack_port_belongs_to_a_component(tmp_path: Path) -> None:
 def test_every_cluster_port_belongs_to_a_component(tmp_path: Path) -> None:
     owned = [key for component in COMPONENTS.values() for key in component.ports]
     assert sorted(owned) == sorted(_cluster(tmp_path, 0).ports)
+
+
+def test_every_engine_port_belongs_to_an_engine_and_moves_with_the_offset(tmp_path: Path) -> None:
+    engines = _engines(tmp_path, 0)
+    owned = [key for name in ENGINES for key in engines.ports_of(name)]
+    assert sorted(owned) == sorted(engines.ports)
+    moved = _engines(tmp_path, 1000).ports
+    assert {k: v - 1000 for k, v in moved.items()} == engines.ports
 
 
 def test_a_taken_port_stops_the_start_naming_it(tmp_path: Path) -> None:
