@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from pulse.config import Settings
 from pulse.server.app import PulseServer
 from pulse.telemetry import Telemetry, build_test_telemetry
+from shared_state import Engines, start_engines
 
 # The live stack and Pulse, one per session for the end-to-end and the browser tests alike, and
 # the browser tests' Chromium.
@@ -79,3 +81,13 @@ async def pulse_server(
     for running in reversed(started):
         await running.channel.close()
         await running.server.stop(grace=0.5)
+
+
+@pytest.fixture(scope="session")
+def engines() -> Iterator[Engines]:
+    """PostgreSQL and NATS JetStream on loopback for the whole session."""
+    running = start_engines()
+    yield running
+    running.down()
+    shutil.rmtree(running.dir, ignore_errors=True)
+    shutil.rmtree(running.postgresql_dir(), ignore_errors=True)

@@ -203,9 +203,11 @@ class Engines:
 
         busy = busy_ports(self.ports_of("postgresql"))
         if busy:
+            taken = ", ".join(f"port {port} ({key})" for key, port in busy.items())
             raise StartupError(
                 "postgresql",
-                f"cannot listen: {busy} already in use; move it with PULSE_STACK_PORT_OFFSET",
+                f"cannot listen: {taken} already in use by another process; "
+                "stop it or move the ports with PULSE_STACK_PORT_OFFSET",
             )
         options = " ".join(
             [
