@@ -37,6 +37,7 @@ __all__ = [
     "OTHER_VARIABLES",
     "AdminSettings",
     "AuthSettings",
+    "BusSettings",
     "ConfigError",
     "FaultSettings",
     "GrpcSettings",
@@ -285,6 +286,15 @@ class MonitorSettings(_Section):
 
 class SensorSettings(_Section):
     database: Path | None = Field(None, description="SQLite file; default <data_dir>/sensors.db.")
+    database_url: SecretStr | None = Field(
+        None,
+        description="PostgreSQL shared by every replica (postgresql://user:password@host/db); "
+        "unset: SQLite in the data directory, for one process.",
+    )
+    database_pool_size: int = Field(10, ge=1, le=100, description="Connections per replica.")
+    database_timeout_s: float = Field(
+        5.0, gt=0, description="A database call that takes longer fails with UNAVAILABLE."
+    )
     window: int = Field(10, ge=1, le=10_000, description="Readings a summary covers.")
     min_temperature: float = Field(-90.0, description="Lowest plausible reading (°C).")
     max_temperature: float = Field(150.0, description="Highest plausible reading (°C).")
@@ -294,6 +304,15 @@ class SensorSettings(_Section):
         50, ge=0, description="Sensors with their own metric series; the rest share 'other'."
     )
 
+    @field_validator("database_url")
+    @classmethod
+    def _postgresql(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is not None and not url.get_secret_value().startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise ValueError("must start with postgresql:// or postgres://")
+        return url
+
     @model_validator(mode="after")
     def _range(self) -> SensorSettings:
         if not (math.isfinite(self.min_temperature) and math.isfinite(self.max_temperature)):
@@ -301,6 +320,37 @@ class SensorSettings(_Section):
         if self.min_temperature >= self.max_temperature:
             raise ValueError("min_temperature must be below max_temperature")
         return self
+
+
+class BusSettings(_Section):
+    """The log bus: the in-process ring of one process, or NATS JetStream for several."""
+
+    url: SecretStr | None = Field(
+        None,
+        description="NATS server with JetStream shared by every replica (nats://host:4222); "
+        "unset: the in-process ring, for one process.",
+    )
+    stream: str = Field(
+        "pulse-logs", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="JetStream stream name."
+    )
+    subject: str = Field(
+        "pulse.logs", pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", description="Its subject."
+    )
+    max_age_s: float = Field(86_400.0, gt=0, description="Batches older than this are removed.")
+    max_bytes: int = Field(
+        1024**3, ge=1024**2, description="The stream's size; the oldest batches go first."
+    )
+    replicas: int = Field(1, ge=1, le=5, description="Copies of the stream in a NATS cluster.")
+    timeout_s: float = Field(
+        5.0, gt=0, description="A publish not acknowledged this fast fails with UNAVAILABLE."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _nats(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is not None and not url.get_secret_value().startswith(("nats://", "tls://")):
+            raise ValueError("must start with nats:// or tls://")
+        return url
 
 
 class TelemetrySettings(_Section):
@@ -335,6 +385,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
     sensors: SensorSettings = Field(default_factory=SensorSettings)
+    bus: BusSettings = Field(default_factory=BusSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
 
     @classmethod
@@ -373,6 +424,17 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _bus_keeps_the_window(self) -> Settings:
+        # JetStream refuses a duplicate window longer than the stream keeps messages.
+        if self.bus.url is not None and self.ingest.dedup_window_s > self.bus.max_age_s:
+            raise ValueError(
+                f"ingest.dedup_window_s ({self.ingest.dedup_window_s:g}) must not exceed "
+                f"bus.max_age_s ({self.bus.max_age_s:g}): the bus forgets a batch id no sooner "
+                "than the batch"
+            )
+        return self
+
 
 # ``PULSE_*`` variables that are not settings of ``pulse serve``, and what reads them. A name
 # ending in "_" stands for every variable that starts with it. Every other ``PULSE_*`` variable
@@ -387,6 +449,7 @@ OTHER_VARIABLES: dict[str, str] = {
     "PULSE_CLUSTER_": "the local control plane (deploy/local)",
     "PULSE_NODE_": "the local node (deploy/local/node.py): its state dir and machine-wide lock",
     "PULSE_IMAGES_DIR": "where deploy/local/images.sh writes image archives",
+    "PULSE_ENGINES_": "the shared engines of several replicas (deploy/local)",
     "PULSE_TOOLS_DIR": "where deploy/local/build.sh keeps upstream binaries",
     "PULSE_CACHE_DIR": "deploy/local/build.sh's cache",
     "PULSE_ALERT_WEBHOOK_BASE": "the local stack's Alertmanager receivers",
@@ -547,5 +610,9 @@ def _describe(exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
+# URLs of the shared engines may carry a password.
+_SECRET_KEYS = {"bus", "bus.url", "sensors", "sensors.database_url"}
+
+
 def _is_secret_key(key: str) -> bool:
-    return key == "auth" or key.startswith("auth.") or key == "(settings)"
+    return key == "auth" or key.startswith("auth.") or key == "(settings)" or key in _SECRET_KEYS
