@@ -69,6 +69,37 @@ def _split_commas(value: Any) -> Any:
     return value
 
 
+_POSTGRESQL = ("postgresql://", "postgres://")
+_NATS = ("nats://", "tls://")
+
+
+def _check_scheme(url: SecretStr | None, schemes: tuple[str, ...]) -> SecretStr | None:
+    if url is not None and not url.get_secret_value().startswith(schemes):
+        raise ValueError(f"must start with {' or '.join(schemes)}")
+    return url
+
+
+def _url_from(
+    url: SecretStr | None, path: Path | None, name: str, schemes: tuple[str, ...]
+) -> SecretStr | None:
+    """``url``, or the first line of the file at ``path`` when it is given (not both)."""
+    if path is None:
+        return url
+    if url is not None:
+        raise ValueError(f"{name} and {name}_file: set one of them")
+    try:
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    except OSError as exc:
+        raise ValueError(f"{name}_file: cannot read {path}: {exc.strerror}") from None
+    first = next((line for line in lines if line), None)
+    if first is None:
+        raise ValueError(f"{name}_file: {path} is empty")
+    try:
+        return _check_scheme(SecretStr(first), schemes)
+    except ValueError as exc:
+        raise ValueError(f"{name}_file: the URL in {path} {exc}") from None
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -291,6 +322,9 @@ class SensorSettings(_Section):
         description="PostgreSQL shared by every replica (postgresql://user:password@host/db); "
         "unset: SQLite in the data directory, for one process.",
     )
+    database_url_file: Path | None = Field(
+        None, description="File whose first line is database_url (a mounted Secret)."
+    )
     database_pool_size: int = Field(10, ge=1, le=100, description="Connections per replica.")
     database_timeout_s: float = Field(
         5.0, gt=0, description="A database call that takes longer fails with UNAVAILABLE."
@@ -307,11 +341,13 @@ class SensorSettings(_Section):
     @field_validator("database_url")
     @classmethod
     def _postgresql(cls, url: SecretStr | None) -> SecretStr | None:
-        if url is not None and not url.get_secret_value().startswith(
-            ("postgresql://", "postgres://")
-        ):
-            raise ValueError("must start with postgresql:// or postgres://")
-        return url
+        return _check_scheme(url, _POSTGRESQL)
+
+    @model_validator(mode="after")
+    def _database_url_file(self) -> SensorSettings:
+        url = _url_from(self.database_url, self.database_url_file, "database_url", _POSTGRESQL)
+        object.__setattr__(self, "database_url", url)
+        return self
 
     @model_validator(mode="after")
     def _range(self) -> SensorSettings:
@@ -340,6 +376,9 @@ class BusSettings(_Section):
     max_bytes: int = Field(
         1024**3, ge=1024**2, description="The stream's size; the oldest batches go first."
     )
+    url_file: Path | None = Field(
+        None, description="File whose first line is url (a mounted Secret)."
+    )
     replicas: int = Field(1, ge=1, le=5, description="Copies of the stream in a NATS cluster.")
     timeout_s: float = Field(
         5.0, gt=0, description="A publish not acknowledged this fast fails with UNAVAILABLE."
@@ -348,9 +387,12 @@ class BusSettings(_Section):
     @field_validator("url")
     @classmethod
     def _nats(cls, url: SecretStr | None) -> SecretStr | None:
-        if url is not None and not url.get_secret_value().startswith(("nats://", "tls://")):
-            raise ValueError("must start with nats:// or tls://")
-        return url
+        return _check_scheme(url, _NATS)
+
+    @model_validator(mode="after")
+    def _url_file(self) -> BusSettings:
+        object.__setattr__(self, "url", _url_from(self.url, self.url_file, "url", _NATS))
+        return self
 
 
 class TelemetrySettings(_Section):

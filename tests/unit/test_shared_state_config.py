@@ -56,3 +56,28 @@ def test_a_stream_name_jetstream_refuses_is_refused(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("PULSE_BUS_STREAM", "logs.of pulse")
     with pytest.raises(ConfigError, match=r"bus\.stream"):
         load()
+
+
+def test_urls_may_come_from_mounted_files(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    database, bus = tmp_path / "database", tmp_path / "bus"
+    database.write_text("\npostgresql://pulse:pw@db/pulse\n")
+    bus.write_text("nats://nats:4222\n")
+    monkeypatch.setenv("PULSE_SENSORS_DATABASE_URL_FILE", str(database))
+    monkeypatch.setenv("PULSE_BUS_URL_FILE", str(bus))
+    settings = load()
+    assert settings.sensors.database_url.get_secret_value() == "postgresql://pulse:pw@db/pulse"
+    assert settings.bus.url.get_secret_value() == "nats://nats:4222"
+
+
+def test_a_url_file_is_checked_like_the_url(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    database = tmp_path / "database"
+    database.write_text("mysql://u:hunter2@db/x\n")
+    monkeypatch.setenv("PULSE_SENSORS_DATABASE_URL_FILE", str(database))
+    with pytest.raises(ConfigError) as error:
+        load()
+    assert "database_url_file: the URL in" in str(error.value)
+    assert "must start with postgresql://" in str(error.value)
+    assert "hunter2" not in str(error.value)
+    monkeypatch.setenv("PULSE_SENSORS_DATABASE_URL_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ConfigError, match="database_url_file: cannot read"):
+        load()

@@ -42,7 +42,7 @@ for Pulse's own image (server, load generator, test, and the rule and dashboard 
 */}}
 {{- define "pulse.componentValues" -}}
 {{- $v := .root.Values.pulse }}
-{{- if has .component (list "collector" "jaeger" "prometheus" "alertmanager" "loki" "victorialogs" "grafana") }}
+{{- if has .component (list "collector" "jaeger" "prometheus" "alertmanager" "loki" "victorialogs" "grafana" "postgresql" "nats") }}
 {{- $v = index .root.Values .component }}
 {{- end }}
 {{- toYaml $v }}
@@ -321,5 +321,54 @@ telemetry goes somewhere the chart does not know, so every telemetry check is sk
 {{- else }}
 - --skip={{ $backend }}
 {{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Shared state of several replicas. Sensors are shared when PostgreSQL is bundled or an existing
+one's URL is given; logs when NATS is bundled or an existing one's URL is given. Each helper
+prints "true" or nothing.
+*/}}
+{{- define "pulse.sensorsShared" -}}
+{{- if or .Values.postgresql.enabled .Values.postgresql.external.existingSecret }}true{{ end }}
+{{- end }}
+
+{{- define "pulse.busShared" -}}
+{{- if or .Values.nats.enabled .Values.nats.external.url .Values.nats.external.existingSecret }}true{{ end }}
+{{- end }}
+
+{{/* More than one replica needs both shared: refuse to render otherwise, naming what is missing. */}}
+{{- define "pulse.checkReplicas" -}}
+{{- $p := .Values.pulse }}
+{{- $many := or $p.autoscaling.enabled (gt (int $p.replicas) 1) }}
+{{- if $many }}
+{{- $missing := list }}
+{{- if not (include "pulse.sensorsShared" .) }}
+{{- $missing = append $missing "sensors (postgresql.enabled, or postgresql.external.existingSecret)" }}
+{{- end }}
+{{- if not (include "pulse.busShared" .) }}
+{{- $missing = append $missing "logs (nats.enabled, or nats.external.url)" }}
+{{- end }}
+{{- if $missing }}
+{{- fail (printf "pulse.replicas > 1 or pulse.autoscaling.enabled needs shared state, but these would stay embedded in each pod: %s. Embedded state is for one replica: every pod would answer from its own data." (join "; " $missing)) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret holding key `url`, the PostgreSQL URL Pulse connects with. */}}
+{{- define "pulse.postgresqlSecretName" -}}
+{{- if .Values.postgresql.enabled }}
+{{- .Values.postgresql.existingSecret | default (include "pulse.componentName" (dict "root" . "component" "postgresql")) }}
+{{- else }}
+{{- .Values.postgresql.external.existingSecret }}
+{{- end }}
+{{- end }}
+
+{{/* The NATS URL of the log bus. */}}
+{{- define "pulse.natsUrl" -}}
+{{- if .Values.nats.enabled }}
+{{- printf "nats://%s:4222" (include "pulse.svcHost" (dict "root" . "component" "nats")) }}
+{{- else }}
+{{- .Values.nats.external.url }}
 {{- end }}
 {{- end }}
