@@ -16,8 +16,7 @@ async def test_a_ready_pulse_passes(pulse_server) -> None:
 
 async def test_a_not_ready_pulse_is_named_with_its_failing_check(pulse_server) -> None:
     srv = await pulse_server()
-    store = srv.server.components[2].store
-    await store._run(store._db.close)
+    await srv.break_sensor_database()
     backends = DirectBackends({"pulse": srv.admin_url})
     skip = frozenset({"prometheus", "jaeger", "loki"})
     [check] = await asyncio.to_thread(backend_checks, backends, skip)

@@ -17,7 +17,7 @@ from pulse.log_service.bus import REPLAYED, BusUnavailable
 from pulse.log_service.jetstream import SEQUENCE_STRIDE, JetStreamBus
 from pulse.telemetry import Telemetry, build_test_telemetry
 from pulse.v1 import common_pb2, logs_pb2
-from shared_state import Engines, fresh_stream
+from shared_state import Engines, drop, fresh_stream
 
 DEDUP_WINDOW_S = 120.0
 
@@ -103,6 +103,7 @@ async def replicas(
     yield start
     for bus in started:
         await bus.stop()
+    await drop(engines, None, stream)
 
 
 async def test_a_batch_published_on_one_replica_reaches_both_in_order(replicas) -> None:

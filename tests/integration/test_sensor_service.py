@@ -184,8 +184,7 @@ async def test_readiness_asks_the_database(pulse_server) -> None:
             return error.code, json.loads(error.read())
 
     assert (await asyncio.to_thread(readyz))[0] == 200
-    store = srv.server.components[2].store
-    await store._run(store._db.close)  # the database breaks under a running server
+    await srv.break_sensor_database()
     status, body = await asyncio.to_thread(readyz)
     assert status == 503
     assert body["checks"]["sensor_store"] is False

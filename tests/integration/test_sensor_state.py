@@ -23,7 +23,7 @@ from pulse.sensor_service.state import SensorState, StateUnavailable
 from pulse.sensor_service.store import Reading
 from pulse.sensor_service.window import Summary
 from pulse.telemetry import Telemetry, build_test_telemetry
-from shared_state import Engines, fresh_database
+from shared_state import Engines, drop, fresh_database
 
 WINDOW = 3
 Factory = Callable[[], Awaitable[SensorState]]
@@ -58,8 +58,10 @@ class Collected:
 
 
 @pytest.fixture
-async def database(engines: Engines) -> str:
-    return await fresh_database(engines)
+async def database(engines: Engines) -> AsyncIterator[str]:
+    url = await fresh_database(engines)
+    yield url
+    await drop(engines, url, None)
 
 
 @pytest.fixture

@@ -119,12 +119,16 @@ class LogBuffer:
         return len(self._ring)
 
     def append(self, entries: list[logs_pb2.LogEntry]) -> list[Stored]:
-        now = time.monotonic()
-        stored = []
+        """Give the entries the next sequences and keep them."""
         for entry in entries:
             self._sequence += 1
             entry.sequence = self._sequence
-            stored.append(Stored(entry, now, entry.ByteSize() + ENTRY_OVERHEAD))
+        return self.extend(entries, time.monotonic())
+
+    def extend(self, entries: list[logs_pb2.LogEntry], accepted: float) -> list[Stored]:
+        """Keep entries whose sequence is already set (by the log bus), accepted at the
+        monotonic time ``accepted`` (or REPLAYED), and offer them to every subscriber."""
+        stored = [Stored(entry, accepted, entry.ByteSize() + ENTRY_OVERHEAD) for entry in entries]
         ring = self._ring
         ring.extend(stored)
         self.bytes += sum(item.size for item in stored)

@@ -12,18 +12,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from pulse.log_service.buffer import REPLAYED
 from pulse.v1 import logs_pb2
 
-__all__ = ["REPLAYED", "BusUnavailable", "Deliver", "LogBus"]
-
-# Accepted-at of entries read back from storage rather than delivered live: their age is not
-# a delivery lag.
-REPLAYED = -1.0
+__all__ = ["REPLAYED", "BatchTooLarge", "BusUnavailable", "Deliver", "LogBus"]
 
 # The bus hands every stored batch, in the order of its sequences, to one reader per process:
 # the entries (their sequence set) and the monotonic time of this process at which they were
 # accepted, or REPLAYED.
 Deliver = Callable[[list[logs_pb2.LogEntry], float], None]
+
+
+class BatchTooLarge(ValueError):
+    """The batch, as applied, is larger than the bus takes in one message; nothing was
+    stored. The message names both sizes."""
 
 
 class BusUnavailable(Exception):
@@ -40,7 +42,8 @@ class LogBus(Protocol):
 
     async def publish(self, batch_id: str, entries: list[logs_pb2.LogEntry]) -> bool:
         """Store the batch's entries; True once stored, False when ``batch_id`` was stored
-        within the dedup window (nothing is stored again). Raises ``BusUnavailable``."""
+        within the dedup window (nothing is stored again). Raises ``BusUnavailable`` or
+        ``BatchTooLarge``."""
         ...
 
     async def healthy(self) -> bool:

@@ -35,7 +35,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy, DiscardPolicy, StorageTyp
 from opentelemetry.metrics import Meter, Observation
 from opentelemetry.trace import Tracer
 
-from pulse.log_service.bus import REPLAYED, BusUnavailable, Deliver
+from pulse.log_service.bus import REPLAYED, BatchTooLarge, BusUnavailable, Deliver
 from pulse.telemetry.clients import MessagingCalls
 from pulse.v1 import logs_pb2
 
@@ -109,6 +109,8 @@ class JetStreamBus:
         self._problem = "not connected yet"
         self._replayed_to = 0  # stream sequences up to this were stored before start
         self._pending = 0  # messages the consumer has yet to read, as of its last message
+        self._read_to = 0  # the stream sequence of the last message read
+        self._read = asyncio.Event()
         self._task: asyncio.Task | None = None
         meter.create_observable_gauge(
             "pulse.bus.consumer.pending",
@@ -141,6 +143,12 @@ class JetStreamBus:
         if not self._ready or js is None:
             raise BusUnavailable(f"log bus not reached yet: {self._problem}")
         payload = logs_pb2.IngestRequest(batch_id=batch_id, entries=entries).SerializeToString()
+        limit = self._nc.max_payload if self._nc is not None else self._max_batch_bytes
+        if len(payload) > limit:
+            raise BatchTooLarge(
+                f"the applied batch takes {len(payload)} bytes, more than the log bus takes in "
+                f"one message ({limit}): send fewer entries per batch"
+            )
         headers = {ACCEPTED_HEADER: str(time.time_ns())}
         if batch_id and self._dedup_window_s > 0:
             headers["Nats-Msg-Id"] = message_id(batch_id)
@@ -153,7 +161,18 @@ class JetStreamBus:
                 span.set_attribute("pulse.bus.duplicate", bool(ack.duplicate))
         except _UNREACHABLE as error:
             raise BusUnavailable(f"log bus did not acknowledge: {_describe(error)}") from None
+        if not ack.duplicate:
+            await self._read_back(ack.seq)
         return not ack.duplicate
+
+    async def _read_back(self, sequence: int) -> None:
+        """Wait, briefly, until this replica has read the batch back, so a Monitor on the
+        replica that acknowledged it sees it at once, as with the embedded ring."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._timeout_s):
+                while self._read_to < sequence:
+                    self._read.clear()
+                    await self._read.wait()
 
     # Connection, stream and consumer -------------------------------------------------------------
 
@@ -254,12 +273,14 @@ class JetStreamBus:
             batch = logs_pb2.IngestRequest.FromString(msg.data)
         except Exception:  # only Pulse publishes here; a foreign message is skipped, loudly
             _log.error("log bus: message %d is not a batch; skipped", sequence)
-            return
-        base = sequence * SEQUENCE_STRIDE
-        entries = list(batch.entries)
-        for position, entry in enumerate(entries):
-            entry.sequence = base + position
-        self._deliver(entries, self._accepted(msg, sequence))
+        else:
+            base = sequence * SEQUENCE_STRIDE
+            entries = list(batch.entries)
+            for position, entry in enumerate(entries):
+                entry.sequence = base + position
+            self._deliver(entries, self._accepted(msg, sequence))
+        self._read_to = sequence
+        self._read.set()
 
     def _accepted(self, msg: Msg, sequence: int) -> float:
         """The batch's acceptance as a time of this process's monotonic clock (REPLAYED for

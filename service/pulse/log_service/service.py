@@ -15,16 +15,20 @@ from opentelemetry.trace import Status, StatusCode
 
 from pulse.config import Settings
 from pulse.log_service.buffer import REPLAYED, LogBuffer, Subscriber
+from pulse.log_service.bus import BatchTooLarge, BusUnavailable, LogBus
 from pulse.log_service.dedup import BatchDeduplicator
 from pulse.log_service.filters import CompiledFilter, InvalidFilter, compile_filter
 from pulse.log_service.ingest import BatchResult, IngestPipeline
+from pulse.log_service.jetstream import JetStreamBus
 from pulse.log_service.log_records import LogRecordEmitter
 from pulse.log_service.ratelimit import Bucket
+from pulse.log_service.ring import RingBus
 from pulse.server.decoding import UndecodableRequest
 from pulse.telemetry import Telemetry
 from pulse.telemetry import conventions as c
 from pulse.telemetry.ticks import StreamTick
 from pulse.v1 import logs_pb2, logs_pb2_grpc
+from pulse.validation import echo
 
 __all__ = ["LogComponent", "LogServicer"]
 
@@ -34,6 +38,31 @@ RETRY_SAFE = (
     "batches applied earlier in this call stay applied; retrying them with the same batch_id "
     "is safe"
 )
+# What an entry may grow by in the pipeline (a time, a severity), beyond the request's size.
+ENTRY_GROWTH_BYTES = 32
+
+
+def build_bus(settings: Settings, telemetry: Telemetry, buffer: LogBuffer) -> LogBus:
+    """NATS JetStream when ``bus.url`` is set, else the in-process ring."""
+    b = settings.bus
+    if b.url is None:
+        return RingBus(buffer)
+    return JetStreamBus(
+        b.url.get_secret_value(),
+        buffer.extend,
+        telemetry.tracer,
+        telemetry.meter,
+        stream=b.stream,
+        subject=b.subject,
+        dedup_window_s=settings.ingest.dedup_window_s,
+        max_age_s=b.max_age_s,
+        max_bytes=b.max_bytes,
+        replicas=b.replicas,
+        timeout_s=b.timeout_s,
+        replay=settings.monitor.buffer_entries,
+        max_batch_bytes=settings.grpc.max_message_bytes
+        + settings.ingest.max_batch_entries * ENTRY_GROWTH_BYTES,
+    )
 
 
 @dataclass
@@ -67,6 +96,7 @@ class LogServicer(logs_pb2_grpc.LogServiceServicer):
             settings.ingest.dedup_max_bytes,
         )
         self.buffer = LogBuffer(settings.monitor.buffer_entries, settings.monitor.buffer_bytes)
+        self.bus = build_bus(settings, telemetry, self.buffer)
         # Log records cost the SDK tens of microseconds each: only when they go somewhere.
         emit = settings.ingest.emit_log_records and settings.telemetry.enabled
         self._emitter = LogRecordEmitter(telemetry.logger_provider) if emit else None
@@ -95,7 +125,18 @@ class LogServicer(logs_pb2_grpc.LogServiceServicer):
             requests = aiter(request_iterator)
             while (request := await self._next_batch(requests, context)) is not None:
                 await self._check_batch(request, context)
-                self._apply(request, totals)
+                try:
+                    await self._apply(request, totals)
+                except BusUnavailable as error:
+                    await context.abort(
+                        grpc.StatusCode.UNAVAILABLE,
+                        f"{error}; the outcome of batch_id {echo(request.batch_id)} is unknown: "
+                        f"retry it with the same batch_id; {RETRY_SAFE}",
+                    )
+                except BatchTooLarge as error:
+                    await context.abort(
+                        grpc.StatusCode.RESOURCE_EXHAUSTED, f"{error}; {RETRY_SAFE}"
+                    )
                 del request  # an idle call keeps no batch alive
         finally:
             self.ingest_streams -= 1
@@ -130,25 +171,32 @@ class LogServicer(logs_pb2_grpc.LogServiceServicer):
             self._count_batch("invalid")
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{problem}; {RETRY_SAFE}")
 
-    def _apply(self, request: logs_pb2.IngestRequest, totals: _Totals) -> None:
+    async def _apply(self, request: logs_pb2.IngestRequest, totals: _Totals) -> None:
         with self._telemetry.tracer.start_as_current_span("ingest.batch") as span:
             span.set_attribute("pulse.ingest.batch_id", request.batch_id)
             span.set_attribute("pulse.ingest.entries", len(request.entries))
             if self.dedup.seen(request.batch_id):
-                totals.duplicate_batches += 1
-                span.set_attribute("pulse.ingest.duplicate", True)
-                self._count_batch("duplicate")
+                self._duplicate(totals, span)
                 return
-            span.set_attribute("pulse.ingest.duplicate", False)
             result = self.pipeline.process(list(request.entries))
             if result.accepted:
+                # Another replica may have stored this batch already: the bus alone knows.
+                stored = await self.bus.publish(request.batch_id, result.accepted)
                 # Only a batch that applied something is remembered: one whose entries were
                 # all rate limited or rejected may be sent again under the same id.
                 self.dedup.record(request.batch_id)
-                self.buffer.append(result.accepted)
+                if not stored:
+                    self._duplicate(totals, span)
+                    return
                 if self._emitter is not None:
                     self._emitter.emit(result.accepted)
+            span.set_attribute("pulse.ingest.duplicate", False)
             self._record(result, totals, span)
+
+    def _duplicate(self, totals: _Totals, span) -> None:
+        totals.duplicate_batches += 1
+        span.set_attribute("pulse.ingest.duplicate", True)
+        self._count_batch("duplicate")
 
     def _record(self, result: BatchResult, totals: _Totals, span) -> None:
         accepted = len(result.accepted)
@@ -368,10 +416,10 @@ class LogComponent:
         logs_pb2_grpc.add_LogServiceServicer_to_server(self.servicer, server)
 
     async def start(self) -> None:
-        return None
+        await self.servicer.bus.start()
 
     async def stop(self) -> None:
-        return None
+        await self.servicer.bus.stop()
 
     async def checks(self) -> dict[str, bool]:
-        return {}
+        return {"log_bus": await self.servicer.bus.healthy()}

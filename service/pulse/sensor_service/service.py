@@ -1,4 +1,5 @@
-"""SensorService: idempotent, persisted readings and rolling summaries per sensor."""
+"""SensorService: idempotent, persisted readings and rolling summaries per sensor, on the
+embedded state of one process or the PostgreSQL state shared by several (``state``)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from pulse.config import Settings
-from pulse.sensor_service.store import Reading, SensorStore
+from pulse.sensor_service.embedded import EmbeddedSensorState
+from pulse.sensor_service.postgres import PostgresSensorState
+from pulse.sensor_service.state import SensorState, StateUnavailable
+from pulse.sensor_service.store import Reading
 from pulse.sensor_service.watchers import Watcher, Watchers
-from pulse.sensor_service.window import Summary, Window
+from pulse.sensor_service.window import Summary
 from pulse.telemetry import Telemetry
 from pulse.telemetry import conventions as c
 from pulse.telemetry.ticks import StreamTick
@@ -38,6 +42,8 @@ def _validate(reading: sensors_pb2.Reading, low: float, high: float, now_ns: int
             return f"{name} is required"
         if len(value) > MAX_ID_CHARS:
             return f"{name} is longer than {MAX_ID_CHARS} characters"
+        if "\x00" in value:  # no database keeps it in text
+            return f"{name} contains a NUL character"
     t = reading.temperature
     if not math.isfinite(t) or not low <= t <= high:
         return f"temperature {t} is outside [{low}, {high}]"
@@ -68,24 +74,22 @@ def to_message(summary: Summary) -> sensors_pb2.SensorSummary:
     )
 
 
+RECORDED_BEFORE = (
+    "readings before this one in the call were recorded; retrying them with the same ids is safe"
+)
+
+
 class SensorServicer(sensors_pb2_grpc.SensorServiceServicer):
-    def __init__(self, settings: Settings, telemetry: Telemetry, store: SensorStore) -> None:
+    def __init__(self, settings: Settings, telemetry: Telemetry, state: SensorState) -> None:
         self._settings = settings.sensors
         self._tick_s = settings.telemetry.stream_tick_s
         self._telemetry = telemetry
-        self._store = store
-        self._windows: dict[str, Window] = {}
+        self._state = state
         self._labelled: set[str] = set()
         self.watchers = Watchers()
         self.record_streams = 0
-
-    def load(self, rows: list[tuple[str, int, list[tuple[int, float]]]]) -> None:
-        for sensor_id, total, readings in rows:
-            window = Window(sensor_id, self._settings.window)
-            for time_ns, value in readings:
-                window.add(time_ns, value)
-            window.total = total
-            self._windows[sensor_id] = window
+        # Every new summary, whichever replica recorded its reading.
+        state.listen(self._on_summary)
 
     async def Record(
         self,
@@ -101,7 +105,10 @@ class SensorServicer(sensors_pb2_grpc.SensorServiceServicer):
         accepted = duplicates = rejected = 0
         try:
             async for reading in request_iterator:
-                a, d, r = await self._record_one(reading)
+                try:
+                    a, d, r = await self._record_one(reading)
+                except StateUnavailable as error:
+                    await context.abort(grpc.StatusCode.UNAVAILABLE, f"{error}; {RECORDED_BEFORE}")
                 accepted, duplicates, rejected = accepted + a, duplicates + d, rejected + r
         finally:
             self.record_streams -= 1
@@ -123,22 +130,12 @@ class SensorServicer(sensors_pb2_grpc.SensorServiceServicer):
             else:
                 t = message.time.ToNanoseconds() if message.HasField("time") else now_ns
                 reading = Reading(message.id, message.sensor_id, t, message.temperature)
-                inserted = await self._store.insert_new([reading])
-                outcome = "accepted" if inserted else "duplicate"
-                if inserted:
-                    self._apply(reading)
+                outcome = "accepted" if await self._state.record(reading) else "duplicate"
             span.set_attribute(c.ATTR_SENSOR_OUTCOME, outcome)
             instruments.sensor_readings.add(1, {c.ATTR_SENSOR_OUTCOME: outcome})
         return outcome == "accepted", outcome == "duplicate", outcome == "rejected"
 
-    def _apply(self, reading: Reading) -> None:
-        window = self._windows.get(reading.sensor_id)
-        if window is None:
-            window = self._windows[reading.sensor_id] = Window(
-                reading.sensor_id, self._settings.window
-            )
-        window.add(reading.time_ns, reading.temperature)
-        summary = window.summary()
+    def _on_summary(self, summary: Summary) -> None:
         self._export(summary)
         self.watchers.publish(summary)
 
@@ -158,13 +155,16 @@ class SensorServicer(sensors_pb2_grpc.SensorServiceServicer):
     ) -> sensors_pb2.SensorSummary:
         if not request.sensor_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "sensor_id is required")
-        window = self._windows.get(request.sensor_id)
-        if window is None:
+        try:
+            summary = await self._state.summary(request.sensor_id)
+        except StateUnavailable as error:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
+        if summary is None:
             await context.abort(
                 grpc.StatusCode.NOT_FOUND,
                 f"sensor_id {echo(request.sensor_id)}: no readings",
             )
-        return to_message(window.summary())
+        return to_message(summary)
 
     async def WatchSummaries(
         self, request: sensors_pb2.WatchSummariesRequest, context: grpc.aio.ServicerContext
@@ -189,9 +189,12 @@ class SensorServicer(sensors_pb2_grpc.SensorServiceServicer):
         self._telemetry.instruments.sensor_watchers.add(1)
         tick = StreamTick(self._telemetry.tracer, "sensors.watch.tick", self._tick_s)
         try:
-            for window in list(self._windows.values()):
-                if watcher.wants(window.sensor_id):
-                    yield to_message(window.summary())
+            try:
+                current = await self._state.summaries(ids)
+            except StateUnavailable as error:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
+            for summary in current:
+                yield to_message(summary)
             sent = 0
             while True:
                 for summary in await watcher.next_batch(tick.remaining_s()):
@@ -205,26 +208,36 @@ class SensorServicer(sensors_pb2_grpc.SensorServiceServicer):
             self._telemetry.instruments.sensor_watchers.add(-1)
 
 
+def build_state(settings: Settings, telemetry: Telemetry) -> SensorState:
+    """PostgreSQL when ``sensors.database_url`` is set, else SQLite in the data directory."""
+    s = settings.sensors
+    if s.database_url is None:
+        return EmbeddedSensorState(settings.sensor_database, s.window)
+    return PostgresSensorState(
+        s.database_url.get_secret_value(),
+        s.window,
+        telemetry.tracer,
+        telemetry.meter,
+        pool_size=s.database_pool_size,
+        timeout_s=s.database_timeout_s,
+    )
+
+
 class SensorComponent:
     service_names = ("pulse.v1.SensorService",)
 
     def __init__(self, settings: Settings, telemetry: Telemetry) -> None:
-        self.store = SensorStore(settings.sensor_database)
-        self.servicer = SensorServicer(settings, telemetry, self.store)
-        self._window = settings.sensors.window
-        self._open = False
+        self.state = build_state(settings, telemetry)
+        self.servicer = SensorServicer(settings, telemetry, self.state)
 
     def register(self, server: grpc.aio.Server) -> None:
         sensors_pb2_grpc.add_SensorServiceServicer_to_server(self.servicer, server)
 
     async def start(self) -> None:
-        await self.store.open()
-        self.servicer.load(await self.store.load(self._window))
-        self._open = True
+        await self.state.start()
 
     async def stop(self) -> None:
-        self._open = False
-        await self.store.close()
+        await self.state.stop()
 
     async def checks(self) -> dict[str, bool]:
-        return {"sensor_store": self._open and await self.store.healthy()}
+        return {"sensor_store": await self.state.healthy()}

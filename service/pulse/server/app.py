@@ -8,7 +8,6 @@ import logging
 from collections.abc import Sequence
 
 import grpc
-from grpc_health.v1 import health_pb2
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 from opentelemetry.instrumentation.grpc.filters import any_of, negate, service_name, service_prefix
 
@@ -20,6 +19,7 @@ from pulse.server.decoding import DecodingInterceptor
 from pulse.server.drain import Drain, DrainInterceptor
 from pulse.server.faults import FaultInterceptor, FaultRegistry
 from pulse.server.introspection import HEALTH_SERVICE, Health, enable_reflection
+from pulse.server.readiness import HealthFollower
 from pulse.server.rpc_metrics import RpcMetricsInterceptor
 from pulse.server.streams import StreamWritingInterceptor
 from pulse.telemetry import Telemetry
@@ -59,6 +59,7 @@ class PulseServer:
         self.faults = FaultRegistry(pulse_methods()) if settings.faults.enabled else None
         self.credentials = Credentials(settings.auth)
         self.health = Health()
+        self.health_follower = HealthFollower(self.health, self.components)
         self.drain = Drain()
         self.grpc_port = 0
         self.admin_port = 0
@@ -130,8 +131,8 @@ class PulseServer:
         self.grpc_port = self._bind(server)
         await server.start()
         self._server = server
-        for name in ["", *names]:
-            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await self.health_follower.update()
+        self.health_follower.start()
         a = self.settings.admin
         await self._admin.start(a.host or self.settings.grpc.host, a.port)
         self.admin_port = self._admin.port
@@ -170,6 +171,7 @@ class PulseServer:
         """Drain: health answers NOT_SERVING and new calls are refused, while the calls in
         progress get ``grace`` seconds to finish; then the rest are cancelled."""
         grace = self.settings.grpc.shutdown_grace_s if grace is None else grace
+        await self.health_follower.stop()
         await self.health.enter_graceful_shutdown()
         self.drain.start()
         if self._server is not None:
