@@ -346,7 +346,8 @@ async def test_postgresql_down_10s_is_unavailable_then_heals(replicas, engines: 
 
 async def test_nats_down_10s_is_unavailable_then_heals(replicas, engines: Engines) -> None:
     a, b = replicas
-    monitor = Monitor(b, logs_pb2.LogFilter())
+    # The backlog covers a batch that reaches B before the filter does.
+    monitor = Monitor(b, logs_pb2.LogFilter(backlog=10))
     await _ingest(a, _batch("before", "before"))
     await monitor.until(1)
     await asyncio.to_thread(engines.stop_nats)
