@@ -20,6 +20,7 @@ from pathlib import Path
 import grpc
 import psutil
 
+from bench import scaled
 from pulse.v1 import logs_pb2, logs_pb2_grpc, metrics_pb2, metrics_pb2_grpc
 
 BATCH = 100
@@ -226,7 +227,7 @@ async def main() -> None:
         flush=True,
     )
 
-    print("[1/4] ingest: bare grpc.aio sink vs Pulse, batches of 100 …", flush=True)
+    print("[1/6] ingest: bare grpc.aio sink vs Pulse, batches of 100 …", flush=True)
     with sink() as (port, _):
         bare = await ingest_rate(port)
     with pulse(False, tmp / "a") as (port, _):
@@ -239,7 +240,7 @@ async def main() -> None:
         flush=True,
     )
 
-    print("[2/4] ingest: telemetry on vs off …", flush=True)
+    print("[2/6] ingest: telemetry on vs off …", flush=True)
     with pulse(True, tmp / "b") as (port, _):
         on = await ingest_rate(port)
     print(f"  telemetry off        {plain:12,.0f} entries/s  (baseline)")
@@ -248,7 +249,7 @@ async def main() -> None:
     )
 
     print(
-        f"[3/4] {STREAMS} StreamMetrics streams at 100 ms for {STREAM_SECONDS:.0f}s …", flush=True
+        f"[3/6] {STREAMS} StreamMetrics streams at 100 ms for {STREAM_SECONDS:.0f}s …", flush=True
     )
     base = await baseline_lag()
     with pulse(False, tmp / "c") as (port, proc):
@@ -263,7 +264,7 @@ async def main() -> None:
         flush=True,
     )
 
-    print(f"[4/4] memory of {IDLE_STREAMS} idle Monitor streams …", flush=True)
+    print(f"[4/6] memory of {IDLE_STREAMS} idle Monitor streams …", flush=True)
     with pulse(False, tmp / "d") as (port, proc):
         before, after = await idle_memory(port, proc)
     per_stream = (after - before) / IDLE_STREAMS
@@ -273,6 +274,47 @@ async def main() -> None:
         f"baseline; {per_stream / 1024:.1f} KiB per stream",
         flush=True,
     )
+
+    print("[5/6] ingest through the NATS JetStream bus vs bare nats-py publish …", flush=True)
+    engines = scaled.engines(tmp)
+    try:
+        batches = [_batch(i) for i in range(50)]
+        bare_bus = await scaled.bare_publish_rate(engines, batches, INGEST_SECONDS)
+        with pulse(False, tmp / "e", **scaled.bus_env(engines, "BENCH_INGEST")) as (port, _):
+            on_bus = await ingest_rate(port)
+        print(f"  bare nats-py publish {bare_bus:12,.0f} entries/s  (baseline)")
+        print(
+            f"  Pulse on the bus     {on_bus:12,.0f} entries/s  = {on_bus / bare_bus:.2f} x "
+            f"baseline; {on_bus / plain:.2f} x Pulse on its ring",
+            flush=True,
+        )
+
+        print(
+            f"[6/6] Monitor delivery lag, {scaled.LAG_BATCHES_PER_S} batches/s: "
+            "one embedded process vs ingest on A, Monitor on B …",
+            flush=True,
+        )
+        with pulse(False, tmp / "f") as (port, _):
+            alone = await scaled.delivery_lags(port, port)
+        env = scaled.bus_env(engines, "BENCH_LAG")
+        with (
+            pulse(False, tmp / "g", **env) as (port_a, _),
+            pulse(False, tmp / "h", **env) as (port_b, _),
+        ):
+            across = await scaled.delivery_lags(port_a, port_b)
+        p50_alone, p50_across = statistics.median(alone), statistics.median(across)
+        print(
+            f"  one process (ring)  p50 {p50_alone * 1000:7.2f} ms  p99 {p99(alone) * 1000:7.2f}"
+            f" ms  (baseline; {len(alone)} entries)"
+        )
+        print(
+            f"  A to B (bus)        p50 {p50_across * 1000:7.2f} ms  p99 {p99(across) * 1000:7.2f}"
+            f" ms  = p50 {p50_across / p50_alone:.1f} x, p99 {p99(across) / p99(alone):.1f} x "
+            f"baseline ({len(across)} entries)",
+            flush=True,
+        )
+    finally:
+        scaled.stop(engines)
 
 
 if __name__ == "__main__":
