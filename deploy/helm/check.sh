@@ -8,9 +8,10 @@
 #   lint        helm lint --strict with each scenario of pulse/ci/
 #   kubeconform helm template of each scenario for the oldest and newest supported Kubernetes,
 #               validated by kubeconform -strict against offline schemas (kubernetes-validate)
-#   configs     the chart's own Prometheus and Jaeger configs, as rendered, accepted by the
-#               pinned binaries (promtool check config, jaeger validate); Loki is AGPL and never
-#               built here (tests/chart holds its config to its pod), VictoriaLogs takes flags
+#   configs     the chart's own Prometheus, Jaeger and NATS configs, as rendered, accepted by the
+#               pinned binaries (promtool check config, jaeger validate, nats-server -t); Loki is
+#               AGPL and never built here (tests/chart holds its config to its pod), VictoriaLogs
+#               takes flags
 #   hadolint    hadolint of service/Dockerfile
 #   checkov     checkov of the rendered manifests and of the Dockerfile (skips: checkov.yaml)
 #
@@ -101,23 +102,31 @@ check_kubeconform() {
 }
 
 check_configs() {
-  step "rendered backend configs: promtool, jaeger validate"
+  step "rendered backend configs: promtool, jaeger validate, nats-server -t"
   render
   need PROMTOOL deploy/local/build.sh path promtool
   need JAEGER deploy/local/build.sh path jaeger
+  need NATS deploy/local/build.sh path nats-server
   mkdir -p "$OUT/configs"
-  "$PYTHON" - "$OUT/${KUBE_VERSIONS[-1]}/defaults.yaml" "$OUT/configs" <<'PY'
+  # The defaults bundle Prometheus and Jaeger; the scaled scenario bundles NATS.
+  "$PYTHON" - "$OUT/${KUBE_VERSIONS[-1]}" "$OUT/configs" <<'PY'
 import sys
 from pathlib import Path
 
 import yaml
 
-wanted = {"pulse-prometheus": "prometheus.yml", "pulse-jaeger": "config.yaml"}
-out = Path(sys.argv[2])
-for doc in yaml.safe_load_all(Path(sys.argv[1]).read_text()):
-    if doc and doc["kind"] == "ConfigMap" and doc["metadata"]["name"] in wanted:
-        key = wanted.pop(doc["metadata"]["name"])
-        (out / key).write_text(doc["data"][key])
+wanted = {
+    ("defaults", "pulse-prometheus"): "prometheus.yml",
+    ("defaults", "pulse-jaeger"): "config.yaml",
+    ("scaled", "pulse-nats"): "nats.conf",
+}
+rendered, out = Path(sys.argv[1]), Path(sys.argv[2])
+for scenario in sorted({scenario for scenario, _ in wanted}):
+    for doc in yaml.safe_load_all((rendered / f"{scenario}.yaml").read_text()):
+        name = (scenario, doc["metadata"]["name"]) if doc else None
+        if doc and doc["kind"] == "ConfigMap" and name in wanted:
+            key = wanted.pop(name)
+            (out / key).write_text(doc["data"][key])
 if wanted:
     sys.exit(f"rendered chart lacks ConfigMaps {sorted(wanted)}")
 PY
@@ -126,6 +135,8 @@ PY
   quiet "jaeger validate of the chart's Jaeger config" \
     "$JAEGER" validate --config "$OUT/configs/config.yaml"
   echo "jaeger: config valid"
+  quiet "nats-server -t of the chart's NATS config" "$NATS" -t --config "$OUT/configs/nats.conf"
+  echo "nats-server: config valid"
 }
 
 check_hadolint() {

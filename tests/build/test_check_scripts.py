@@ -140,6 +140,15 @@ def test_jaeger_validate_fails_on_a_broken_jaeger_config(chart: Path) -> None:
     assert "jaeger: config valid" not in result.stdout
 
 
+def test_nats_server_fails_on_a_broken_nats_config(chart: Path) -> None:
+    config = chart / "config/nats.conf"
+    config.write_text(config.read_text().replace("max_payload: 8MB", "max_payload: 8 MB", 1))
+    result = _check(["configs"], PULSE_CHART=str(chart))
+    assert result.returncode == 1, result.stdout
+    assert "FAILED: nats-server -t of the chart's NATS config" in result.stderr
+    assert "nats-server: config valid" not in result.stdout
+
+
 def test_hadolint_fails_on_a_dockerfile_it_flags(tmp_path: Path) -> None:
     dockerfile = tmp_path / "Dockerfile"
     dockerfile.write_text("FROM python:latest\nRUN apt-get install -y curl\n")
