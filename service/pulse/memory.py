@@ -9,6 +9,7 @@ server's RSS under abuse (tests/abuse).
 from __future__ import annotations
 
 from pulse.config import Settings
+from pulse.log_service.jetstream import CONSUMER_PENDING_BYTES
 from pulse.telemetry.providers import MAX_LOG_QUEUE, MAX_QUEUE
 
 __all__ = ["BASELINE_BYTES", "memory_bound"]
@@ -27,6 +28,14 @@ def memory_bound(settings: Settings) -> dict[str, int]:
     """Bytes per part of the worst case; the total is the sum."""
     g, i, m, s = settings.grpc, settings.ingest, settings.monitor, settings.sensors
     reading_calls = i.max_streams + s.max_record_streams + m.max_subscribers
+    bus = {}
+    if settings.bus.url is not None:
+        bus = {
+            "log bus, batches being published: ingest.max_streams x grpc.max_message_bytes": (
+                i.max_streams * g.max_message_bytes
+            ),
+            "log bus, batches read and not yet handed over": CONSUMER_PENDING_BYTES,
+        }
     return {
         "process (interpreter, libraries, SQLite)": BASELINE_BYTES,
         "log ring buffer: monitor.buffer_bytes": m.buffer_bytes,
@@ -42,4 +51,5 @@ def memory_bound(settings: Settings) -> dict[str, int]:
         "spans awaiting export": MAX_QUEUE * SPAN_BYTES,
         "requests being read: (ingest.max_streams + sensors.max_record_streams + "
         "monitor.max_subscribers) x grpc.max_message_bytes": reading_calls * g.max_message_bytes,
+        **bus,
     }

@@ -22,8 +22,10 @@ from test_chart import (
     render_error,
 )
 
-from pulse.config import BusSettings, GrpcSettings, load
+from pulse.config import BusSettings, GrpcSettings, Settings, load
+from pulse.memory import memory_bound
 
+SCENARIO_FILES = sorted(CHART.glob("ci/*-values.yaml"))
 SCALED = ("-f", str(CHART / "ci/scaled-values.yaml"))
 SCALED_EXTERNAL = ("-f", str(CHART / "ci/scaled-external-values.yaml"))
 
@@ -165,3 +167,21 @@ def test_the_bus_fits_its_server() -> None:
     store_bytes = int(store[1]) * 2**20
     assert BusSettings.model_fields["max_bytes"].default <= store_bytes
     assert store_bytes < quantity(values["storageSize"])
+
+
+@pytest.mark.parametrize("scenario", SCENARIO_FILES, ids=lambda p: p.stem)
+def test_pulse_gets_the_memory_its_settings_can_take(scenario: Path) -> None:
+    """The worst case of pulse.memory, with the log bus's buffers when the bus is shared,
+    fits the memory limit the scenario gives Pulse."""
+    objects = render("-f", str(scenario))
+    config = _config(objects)
+    overrides = {k: v for k, v in config.items() if k != "data_dir"}
+    sensors = overrides.get("sensors", {})
+    sensors.pop("database_url_file", None)  # a mounted Secret: only its presence matters here
+    if "url_file" in overrides.get("bus", {}):
+        overrides["bus"] = {"url": "nats://bus:4222"}
+    for section in ("auth", "tls"):
+        overrides.pop(section, None)  # files of the pod; they cost no memory here
+    bound = sum(memory_bound(Settings(**overrides)).values())
+    limit = quantity(container(objects, "pulse")["resources"]["limits"]["memory"])
+    assert bound <= limit, f"{scenario.stem}: worst case {bound / 2**20:.0f} MiB"

@@ -39,7 +39,7 @@ from pulse.log_service.bus import REPLAYED, BatchTooLarge, BusUnavailable, Deliv
 from pulse.telemetry.clients import MessagingCalls
 from pulse.v1 import logs_pb2
 
-__all__ = ["SEQUENCE_STRIDE", "JetStreamBus", "message_id"]
+__all__ = ["CONSUMER_PENDING_BYTES", "SEQUENCE_STRIDE", "JetStreamBus", "message_id"]
 
 _log = logging.getLogger("pulse.logs")
 
@@ -47,6 +47,10 @@ _log = logging.getLogger("pulse.logs")
 SEQUENCE_STRIDE = 1_000_000
 ACCEPTED_HEADER = "Pulse-Accepted"  # wall-clock nanoseconds at which the batch was accepted
 HEARTBEAT_S = 2.0  # the consumer notices a lost server within two heartbeats
+# Batches read from the server and not yet handed over: past these the client drops them and
+# the ordered consumer reads them again from the stream (pulse.memory counts the bytes).
+CONSUMER_PENDING_MESSAGES = 1024
+CONSUMER_PENDING_BYTES = 8 * 1024 * 1024
 RETRY_MIN_S = 0.2
 RETRY_MAX_S = 5.0
 _STREAM_EXISTS = 10058  # JetStream: stream name already in use with a different configuration
@@ -231,6 +235,8 @@ class JetStreamBus:
                 idle_heartbeat=HEARTBEAT_S,
                 deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
                 config=ConsumerConfig(opt_start_seq=start),
+                pending_msgs_limit=CONSUMER_PENDING_MESSAGES,
+                pending_bytes_limit=CONSUMER_PENDING_BYTES,
             )
 
     def _stream_config(self) -> StreamConfig:
