@@ -222,6 +222,7 @@ DASHBOARDS = {
     "sensors": "pulse-sensors",
     "slo": "pulse-slo",
     "pipeline": "pulse-pipeline",
+    "shared": "pulse-shared-state",
 }
 
 _QUANTITY = re.compile(r"(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?")
@@ -294,6 +295,12 @@ class Thresholds:
     ingest_rejected_ratio: float = 0.05
     metrics_skipped_ratio: float = 0.01
     sensor_rejected_ratio: float = 0.05
+    # Shared state of several replicas: failed calls over all calls to the bus or the database
+    # over 10 minutes, batches a replica has not read yet, the database's p99 call duration.
+    bus_publish_error_ratio: float = 0.01
+    bus_consumer_pending_batches: int = 1000
+    database_error_ratio: float = 0.01
+    database_p99_s: float = 0.25
     # Calls refused per second, per reason, before on-call hears of it.
     auth_failures_per_s: float = 1
     # Collector sending queue size over capacity.

@@ -54,6 +54,7 @@ TITLES = {
     DASHBOARDS["sensors"]: "Pulse / Sensors",
     DASHBOARDS["slo"]: "Pulse / SLOs",
     DASHBOARDS["pipeline"]: "Pulse / Telemetry pipeline",
+    DASHBOARDS["shared"]: "Pulse / Shared state",
 }
 
 Query = cogbuilder.Builder[cogvariants.Dataquery]

@@ -15,7 +15,7 @@ from pathlib import Path
 from grafana_foundation_sdk.models import dashboard as model
 
 from alerts import config
-from dashboards import logs, overview, pipeline, sensors, slo, streams
+from dashboards import logs, overview, pipeline, sensors, shared_state, slo, streams
 from dashboards.common import to_json
 from dashboards.logs_backends import BACKENDS
 
@@ -34,6 +34,7 @@ def _boards(monitoring: config.Config) -> dict[str, model.Dashboard]:
             sensors.dashboard(monitoring),
             slo.dashboard(monitoring),
             pipeline.dashboard(monitoring),
+            shared_state.dashboard(monitoring),
         )
     }
     for backend in BACKENDS:

@@ -3,6 +3,7 @@ generator, shared by the end-to-end and the browser tests (a plugin of tests/con
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import json
 import os
@@ -26,6 +27,7 @@ sys.path.insert(0, str(REPO / "deploy" / "local"))
 from stack import Stack  # noqa: E402
 
 from helpers import STACK_PORT_OFFSET, eventually, free_port  # noqa: E402
+from shared_state import Engines, drop, fresh_database, fresh_stream  # noqa: E402
 
 
 def http_json(
@@ -157,6 +159,36 @@ def _telemetry_env(stack: Stack) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def pulse_live(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LivePulse]:
     """Pulse exporting to the stack, with fault injection on, and the load generator running."""
+    yield from _run_pulse(stack, tmp_path_factory, {"PULSE_FAULTS_ENABLED": "true"})
+
+
+@pytest.fixture
+def pulse_shared(
+    stack: Stack, engines: Engines, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LivePulse]:
+    """A second Pulse, on the shared engines (PostgreSQL, NATS JetStream), exporting to the same
+    stack under load, for as long as one test needs its database and bus telemetry."""
+    database = asyncio.run(fresh_database(engines))
+    stream = fresh_stream()
+    try:
+        yield from _run_pulse(
+            stack,
+            tmp_path_factory,
+            {
+                "PULSE_SENSORS_DATABASE_URL": database,
+                "PULSE_BUS_URL": engines.nats_url,
+                "PULSE_BUS_STREAM": stream,
+                "PULSE_BUS_SUBJECT": f"pulse.{stream}",
+                "PULSE_BUS_MAX_BYTES": str(64 * 1024 * 1024),
+            },
+        )
+    finally:
+        asyncio.run(drop(engines, database, stream))
+
+
+def _run_pulse(
+    stack: Stack, tmp_path_factory: pytest.TempPathFactory, settings: dict[str, str]
+) -> Iterator[LivePulse]:
     grpc_port, admin_port = free_port(), free_port()
     env = _telemetry_env(stack)
     server_env = {
@@ -166,9 +198,9 @@ def pulse_live(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         "PULSE_ADMIN_HOST": "127.0.0.1",
         "PULSE_ADMIN_PORT": str(admin_port),
         "PULSE_DATA_DIR": str(tmp_path_factory.mktemp("pulse-data")),
-        "PULSE_FAULTS_ENABLED": "true",
         "PULSE_TELEMETRY_ENVIRONMENT": "e2e",
         "PULSE_GRPC_SHUTDOWN_GRACE_S": "2",
+        **settings,
     }
     logs = tmp_path_factory.mktemp("pulse-logs")
     server = subprocess.Popen(

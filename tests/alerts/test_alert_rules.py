@@ -59,6 +59,7 @@ def test_there_are_alerts_in_every_area() -> None:
     assert files == {
         "pulse-slo.yaml",
         "pulse-symptoms.yaml",
+        "pulse-shared-state.yaml",
         "pipeline.yaml",
         "backends.yaml",
         "meta.yaml",

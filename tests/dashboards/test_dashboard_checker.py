@@ -34,7 +34,7 @@ def _check(checker: str, *paths: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_every_generated_dashboard_passes(checker: str) -> None:
-    assert len(GENERATED) == 7
+    assert len(GENERATED) == 8
     result = _check(checker, *GENERATED)
     assert result.returncode == 0, result.stdout + result.stderr
     for path in GENERATED:

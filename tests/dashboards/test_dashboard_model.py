@@ -23,6 +23,7 @@ UIDS = {
     "pulse-sensors",
     "pulse-slo",
     "pulse-pipeline",
+    "pulse-shared-state",
 }
 # The logs dashboard exists once per logs backend: (folder, datasource type, datasource UID).
 LOGS_BACKENDS = {

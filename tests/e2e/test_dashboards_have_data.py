@@ -115,11 +115,16 @@ def test_the_stack_shows_the_victorialogs_variant() -> None:
         "pulse-sensors.json",
         "pulse-slo.json",
         "pulse-pipeline.json",
+        "pulse-shared-state.json",
         "victorialogs/pulse-logs.json",
     }
 
 
-def test_every_panel_shows_data_under_load(stack: Stack, pulse_live: LivePulse) -> None:
+def test_every_panel_shows_data_under_load(
+    stack: Stack, pulse_live: LivePulse, pulse_shared: LivePulse
+) -> None:
+    """Both Pulses run the load generator: one on its embedded state, one on the shared
+    engines, whose database and bus panels only it fills."""
     # Sensor ids, methods and recorded ratios appear once the load has run a little; variables
     # are resolved again on every pass, as Grafana does on every load.
     eventually(lambda: _queries(stack), "template variables with values", 180, 5)
