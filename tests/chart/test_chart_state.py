@@ -59,6 +59,13 @@ def test_more_than_one_replica_on_embedded_state_is_refused(
     assert named == missing
 
 
+def test_persistence_off_keeps_the_embedded_state_on_an_emptydir() -> None:
+    objects = render("--set", "pulse.persistence.enabled=false")
+    assert not [o for o in objects if o["kind"] == "PersistentVolumeClaim"]
+    assert "emptyDir" in _volumes(objects)["data"]
+    assert find(objects, "Deployment", "pulse")["spec"]["strategy"]["type"] == "RollingUpdate"
+
+
 def test_one_replica_keeps_its_embedded_state_on_a_claim() -> None:
     objects = render()
     claim = find(objects, "PersistentVolumeClaim", "pulse")
@@ -133,7 +140,9 @@ def test_existing_engines_are_used_and_nothing_is_bundled() -> None:
     assert not [o for o in objects if o["metadata"]["name"] == "pulse-postgresql"]
     assert _volumes(objects)["sensors-database"]["secret"]["secretName"] == "pulse-sensors-database"
     assert _config(objects)["bus"] == {"url": "nats://nats.messaging.svc:4222"}
-    assert find(objects, "HorizontalPodAutoscaler", "pulse")["spec"]["minReplicas"] == 2
+    hpa = find(objects, "HorizontalPodAutoscaler", "pulse")["spec"]
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 4)
+    assert "replicas" not in find(objects, "Deployment", "pulse")["spec"], "the HPA decides"
     secret_bus = render(*SCALED_EXTERNAL, "--set", "nats.external.existingSecret=bus-url")
     assert _config(secret_bus)["bus"] == {"url_file": "/etc/pulse/bus/url"}
     assert _volumes(secret_bus)["bus"]["secret"]["secretName"] == "bus-url"

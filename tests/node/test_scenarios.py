@@ -21,13 +21,15 @@ from helpers import eventually
 pytestmark = pytest.mark.e2e
 
 # Every scenario of ci/ but the node's own values, those test_release.py (defaults) and
-# test_secure.py run in full, and victorialogs: the node's values already make defaults run
-# VictoriaLogs, which is all that scenario changes.
+# test_secure.py run in full, victorialogs: the node's values already make defaults run
+# VictoriaLogs, which is all that scenario changes, and the scaled ones: no PostgreSQL or NATS
+# image is built for the node yet (tests/integration/test_scaled.py runs them as processes).
 SCENARIOS = tuple(
     sorted(
         p.name.removesuffix("-values.yaml")
         for p in CHART.glob("ci/*-values.yaml")
-        if p.name.removesuffix("-values.yaml") not in {"node", "defaults", "secure", "victorialogs"}
+        if p.name.removesuffix("-values.yaml")
+        not in {"node", "defaults", "secure", "victorialogs", "scaled", "scaled-external"}
     )
 )
 BACKENDS = ("--skip", "prometheus", "--skip", "jaeger", "--skip", "loki", "--skip", "victorialogs")

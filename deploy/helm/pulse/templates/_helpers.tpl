@@ -333,6 +333,11 @@ prints "true" or nothing.
 {{- if or .Values.postgresql.enabled .Values.postgresql.external.existingSecret }}true{{ end }}
 {{- end }}
 
+{{/* Whether Pulse's data directory is its PersistentVolumeClaim: embedded sensors, persisted. */}}
+{{- define "pulse.dataClaim" -}}
+{{- if and .Values.pulse.persistence.enabled (not (include "pulse.sensorsShared" .)) }}true{{ end }}
+{{- end }}
+
 {{- define "pulse.busShared" -}}
 {{- if or .Values.nats.enabled .Values.nats.external.url .Values.nats.external.existingSecret }}true{{ end }}
 {{- end }}
