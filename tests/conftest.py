@@ -150,7 +150,8 @@ async def pulse_server(
 def engines() -> Iterator[Engines]:
     """PostgreSQL and NATS JetStream on loopback for the whole session."""
     running = start_engines()
+    cluster = running.postgresql_dir()
     yield running
     running.down()
-    shutil.rmtree(running.dir, ignore_errors=True)
-    shutil.rmtree(running.postgresql_dir(), ignore_errors=True)
+    for directory in (running.dir, cluster):
+        shutil.rmtree(directory, ignore_errors=True)
