@@ -283,7 +283,11 @@ class MonitorSettings(_Section):
     subscriber_queue_bytes: int = Field(
         256 * 1024, ge=64 * 1024, description="Bytes queued per subscriber; the oldest dropped."
     )
-    max_response_entries: int = Field(100, ge=1, description="Entries per MonitorResponse.")
+    max_response_entries: int = Field(
+        1000,
+        ge=1,
+        description="Entries per MonitorResponse (a subscriber behind gets more at once).",
+    )
     max_response_bytes: int = Field(
         128 * 1024,
         ge=64 * 1024,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pulse.config import DEFAULT_REDACTION_PATTERNS, MonitorSettings
-from pulse.log_service.buffer import LogBuffer, Subscriber
+from pulse.log_service.buffer import ENTRY_OVERHEAD, LogBuffer, Subscriber, encode_response
 from pulse.log_service.dedup import BatchDeduplicator
 from pulse.log_service.filters import InvalidFilter, compile_filter
 from pulse.log_service.ingest import truncate_utf8
@@ -179,11 +179,11 @@ def test_backlog_replays_the_newest_matching_entries_in_order() -> None:
     buffer = LogBuffer(capacity=5, max_bytes=1 << 20)
     buffer.append([_entry(f"m{i}", source="a" if i % 2 else "b") for i in range(8)])
     flt = compile_filter(logs_pb2.LogFilter(sources=["a"], backlog=2), MonitorSettings())
-    assert [s.entry.message for s in buffer.backlog(flt, 2, 100)[0]] == ["m5", "m7"]
+    assert [e.message for e in _entries(buffer.backlog(flt, 2, 100)[0])] == ["m5", "m7"]
     found, examined = buffer.backlog(flt, 10, 100)
-    assert ([s.entry.sequence for s in found], examined) == ([4, 6, 8], 5)  # ring keeps 5
+    assert ([e.sequence for e in _entries(found)], examined) == ([4, 6, 8], 5)  # ring keeps 5
     found, examined = buffer.backlog(flt, 10, 2)
-    assert ([s.entry.sequence for s in found], examined) == ([8], 2)  # the newest 2 only
+    assert ([e.sequence for e in _entries(found)], examined) == ([8], 2)  # the newest 2 only
 
 
 def test_slow_subscriber_loses_oldest_entries_and_counts_them() -> None:
@@ -195,4 +195,92 @@ def test_slow_subscriber_loses_oldest_entries_and_counts_them() -> None:
     buffer.append([_entry(f"m{i}") for i in range(5)])
     assert subscriber.dropped == 2
     assert drops == [2], "counted when dropped, not when the subscriber reads again"
-    assert [s.entry.message for s in subscriber.take(10, 1 << 20)] == ["m2", "m3", "m4"]
+    assert [e.message for e in _entries(subscriber.take(10, 1 << 20))] == ["m2", "m3", "m4"]
+
+
+def _entries(chunks) -> list[logs_pb2.LogEntry]:
+    return [entry for chunk in chunks for entry in chunk.entries]
+
+
+def _subscriber(flt: logs_pb2.LogFilter, capacity: int = 1000) -> Subscriber:
+    subscriber = Subscriber(capacity=capacity, max_bytes=1 << 20)
+    subscriber.replace_filter(compile_filter(flt, MonitorSettings()), [])
+    return subscriber
+
+
+def _response(subscriber: Subscriber) -> logs_pb2.MonitorResponse:
+    chunks = subscriber.take(1000, 1 << 20)
+    wire = encode_response(chunks, subscriber.revision, 3)
+    return logs_pb2.MonitorResponse.FromString(wire)
+
+
+@pytest.mark.parametrize(
+    "flt",
+    [
+        logs_pb2.LogFilter(),
+        logs_pb2.LogFilter(min_severity=common_pb2.SEVERITY_WARN),
+        logs_pb2.LogFilter(sources=["a", "c"]),
+        logs_pb2.LogFilter(task_ids=["t1"]),
+        logs_pb2.LogFilter(sources=["a"], task_ids=["t1", "t2"], min_severity=13),
+        logs_pb2.LogFilter(pattern="m[13579]$"),
+        logs_pb2.LogFilter(attributes={"k": "v"}, sources=["b"]),
+        logs_pb2.LogFilter(sources=["nobody"]),
+    ],
+)
+def test_fan_out_delivers_exactly_what_the_filter_matches_in_order(flt) -> None:
+    buffer = LogBuffer(capacity=100, max_bytes=1 << 20, chunk_entries=4)
+    subscriber = _subscriber(flt)
+    buffer.subscribers.add(subscriber)
+    batch = []
+    for i in range(20):
+        entry = _entry(f"m{i}", source="abc"[i % 3])
+        entry.task_id = f"t{i % 4}"
+        entry.severity = (9, 13, 17)[i % 3 if i % 5 else 0]
+        if i % 2:
+            entry.attributes["k"] = "v"
+        batch.append(entry)
+    buffer.append(batch)
+    compiled = compile_filter(flt, MonitorSettings())
+    expected = [e.sequence for e in batch if compiled.matches(e)]
+    response = _response(subscriber)
+    assert [e.sequence for e in response.entries] == expected
+    assert (response.filter_revision, response.dropped) == (1, 3)
+    assert all(len(c) <= 4 for c in subscriber.take(10, 1 << 20)), "chunks of a response's size"
+
+
+def test_subscribers_that_match_the_same_entries_share_one_encoding() -> None:
+    buffer = LogBuffer(capacity=100, max_bytes=1 << 20)
+    everything = _subscriber(logs_pb2.LogFilter())
+    same = _subscriber(logs_pb2.LogFilter())
+    info_and_up = _subscriber(logs_pb2.LogFilter(min_severity=common_pb2.SEVERITY_INFO))
+    only_a = _subscriber(logs_pb2.LogFilter(sources=["a"]))
+    for subscriber in (everything, same, info_and_up, only_a):
+        buffer.subscribers.add(subscriber)
+    buffer.append([_entry(f"m{i}", source="ab"[i % 2]) for i in range(6)])
+    shared = [s.queue.chunks[0] for s in (everything, same, info_and_up)]
+    assert shared[0] is shared[1] is shared[2], "one chunk for filters that match the same"
+    assert only_a.queue.chunks[0] is not shared[0]
+    assert shared[0].encoded() is shared[1].encoded()
+    assert [e.message for e in _response(only_a).entries] == ["m0", "m2", "m4"]
+
+
+def test_a_slow_subscriber_loses_exactly_the_oldest_entries_across_chunks() -> None:
+    drops: list[int] = []
+    subscriber = Subscriber(capacity=5, max_bytes=1 << 20, on_drop=drops.append)
+    subscriber.replace_filter(compile_filter(logs_pb2.LogFilter(), MonitorSettings()), [])
+    buffer = LogBuffer(capacity=100, max_bytes=1 << 20, chunk_entries=3)
+    buffer.subscribers.add(subscriber)
+    buffer.append([_entry(f"m{i}", source="s" * i) for i in range(4)])
+    subscriber.queue.chunks[0].encoded()  # a trim cuts the shared encoding
+    buffer.append([_entry(f"n{i}") for i in range(3)])
+    assert drops == [2]
+    assert [e.message for e in _response(subscriber).entries] == ["m2", "m3", "n0", "n1", "n2"]
+
+
+def test_the_ring_keeps_the_newest_entries_within_its_bytes() -> None:
+    one = _entry("x" * 100)
+    cost = one.ByteSize() + 8 + ENTRY_OVERHEAD  # with its sequence
+    buffer = LogBuffer(capacity=1000, max_bytes=cost * 3, chunk_entries=2)
+    buffer.append([_entry("x" * 100) for _ in range(5)])
+    assert len(buffer) == 3
+    assert buffer.bytes <= cost * 3

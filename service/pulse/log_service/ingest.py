@@ -4,6 +4,11 @@ Pure and synchronous so a batch is applied atomically on the event loop; counter
 accumulated per batch and recorded once. Every field a client controls is bounded by bytes
 (``IngestSettings``): identifiers beyond their limit reject the entry, free text is truncated,
 and an entry with too many attributes is rejected before any per-attribute work.
+
+Each step first asks one question of the whole batch (no entry is invalid, every bucket has
+tokens for all, no message holds a redaction hint or is near its limit), answered with a few
+passes over its fields at C speed, and goes entry by entry only when the answer is no: the
+outcome is the same, and an ordinary batch costs a fraction of the entry-by-entry path.
 """
 
 from __future__ import annotations
@@ -76,6 +81,12 @@ class IngestPipeline:
         result = BatchResult()
         now_ns = time.time_ns()
         now = self.limiter.now()
+        sources = [entry.source for entry in entries]
+        tasks = [entry.task_id for entry in entries]
+        if self._all_valid(entries, sources, tasks) and self.limiter.take_all(sources, tasks, now):
+            self._normalise_all(entries, now_ns, result)
+            result.accepted = entries
+            return result
         take = self.limiter.take
         for entry in entries:
             if self.problem(entry) is not None:
@@ -89,6 +100,51 @@ class IngestPipeline:
             self._normalise(entry, now_ns, result)
             result.accepted.append(entry)
         return result
+
+    def _all_valid(
+        self, entries: list[logs_pb2.LogEntry], sources: list[str], tasks: list[str]
+    ) -> bool:
+        """Whether ``problem`` is None for every entry, when that is quick to see (False: look
+        at each)."""
+        s = self._s
+        if not entries or not all(sources):
+            return False
+        if not _VALID_SEVERITIES.issuperset([entry.severity for entry in entries]):
+            return False
+        # Characters * 4 bound UTF-8 bytes: short identifiers need no encoding.
+        if max(map(len, sources)) * 4 > s.max_source_bytes:
+            return False
+        if max(map(len, tasks)) * 4 > s.max_task_id_bytes:
+            return False
+        if max(map(len, [entry.trace_id for entry in entries])) > _TRACE_ID_CHARS:
+            return False
+        if max(map(len, [entry.span_id for entry in entries])) > _SPAN_ID_CHARS:
+            return False
+        if any(entry.attributes for entry in entries):
+            return False
+        return not any(entry.HasField("time") for entry in entries)
+
+    def _normalise_all(self, entries: list[logs_pb2.LogEntry], now_ns: int, result: BatchResult):
+        """``_normalise`` for a batch of valid entries without attributes or times."""
+        seconds, nanos = divmod(now_ns, 1_000_000_000)
+        for entry in entries:
+            if not entry.severity:
+                entry.severity = _INFO
+            stamp = entry.time
+            stamp.seconds = seconds
+            stamp.nanos = nanos
+        messages = [entry.message for entry in entries]
+        if max(map(len, messages)) * 4 <= self._s.max_message_bytes and not self.redactor.may_match(
+            messages
+        ):
+            return
+        for entry, message in zip(entries, messages, strict=True):
+            clean, redacted = self.redactor.redact(message)
+            clean, truncated = truncate_utf8(clean, self._s.max_message_bytes)
+            if redacted or truncated:
+                entry.message = clean
+            result.redacted += redacted
+            result.truncated += truncated
 
     def problem(self, entry: logs_pb2.LogEntry) -> str | None:
         """Why ``entry`` is rejected, or None."""

@@ -4,7 +4,7 @@ level has a token; a refused entry takes no token from any level."""
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -52,6 +52,11 @@ class _Buckets:
     def __len__(self) -> int:
         return len(self._buckets)
 
+    def available(self, key: str, now: float) -> float:
+        """Tokens ``key`` has now, without tracking it (a new key would start full)."""
+        bucket = self._buckets.get(key)
+        return self._burst if bucket is None else bucket.refill(now)
+
     def get(self, key: str, now: float) -> Bucket:
         bucket = self._buckets.get(key)
         if bucket is None:
@@ -75,6 +80,24 @@ class HierarchicalLimiter:
 
     def now(self) -> float:
         return self._clock()
+
+    def take_all(self, sources: list[str], tasks: list[str], now: float) -> bool:
+        """Take one token per entry at every level if every bucket has enough for all of them,
+        as ``take`` entry by entry would; else take nothing and return False."""
+        n = len(sources)
+        if self._global.refill(now) < n:
+            return False
+        by_source, by_task = Counter(sources), Counter(tasks)
+        by_task.pop("", None)  # entries without a task id have no task bucket
+        if any(self.sources.available(k, now) < c for k, c in by_source.items()):
+            return False
+        if any(self.tasks.available(k, now) < c for k, c in by_task.items()):
+            return False
+        self._global.tokens -= n
+        for level, counts in ((self.sources, by_source), (self.tasks, by_task)):
+            for key, count in counts.items():
+                level.get(key, now).tokens -= count
+        return True
 
     def take(self, source: str, task: str, now: float) -> str | None:
         """Take one token at every level and return None, or return the refusing scope."""

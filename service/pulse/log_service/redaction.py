@@ -47,6 +47,13 @@ class Redactor:
     def defaults(cls, patterns: Sequence[str]) -> Redactor:
         return cls(patterns, _DEFAULT_HINTS)
 
+    def may_match(self, texts: list[str]) -> bool:
+        """False only when no pattern can match any of ``texts`` (one look at all of them)."""
+        if self._hints is None:
+            return True
+        joined = "\n".join(texts).lower()
+        return any(h in joined for h in self._hints)
+
     def redact(self, text: str) -> tuple[str, bool]:
         """The text with secrets replaced, and whether anything was replaced."""
         if self._hints is not None:

@@ -14,7 +14,7 @@ from opentelemetry.metrics import Observation
 from opentelemetry.trace import Status, StatusCode
 
 from pulse.config import Settings
-from pulse.log_service.buffer import REPLAYED, LogBuffer, Subscriber
+from pulse.log_service.buffer import REPLAYED, LogBuffer, Subscriber, encode_response
 from pulse.log_service.bus import BatchTooLarge, BusUnavailable, LogBus
 from pulse.log_service.dedup import BatchDeduplicator
 from pulse.log_service.filters import CompiledFilter, InvalidFilter, compile_filter
@@ -95,7 +95,10 @@ class LogServicer(logs_pb2_grpc.LogServiceServicer):
             settings.ingest.dedup_max_batches,
             settings.ingest.dedup_max_bytes,
         )
-        self.buffer = LogBuffer(settings.monitor.buffer_entries, settings.monitor.buffer_bytes)
+        m = settings.monitor
+        self.buffer = LogBuffer(
+            m.buffer_entries, m.buffer_bytes, m.max_response_entries, m.max_response_bytes
+        )
         self.bus = build_bus(settings, telemetry, self.buffer)
         # Log records cost the SDK tens of microseconds each: only when they go somewhere.
         emit = settings.ingest.emit_log_records and settings.telemetry.enabled
@@ -337,9 +340,8 @@ class LogServicer(logs_pb2_grpc.LogServiceServicer):
             reader.closed = True
             subscriber.ready.set()
 
-    async def _responses(
-        self, subscriber: Subscriber, reader: _Reader
-    ) -> AsyncIterator[logs_pb2.MonitorResponse]:
+    async def _responses(self, subscriber: Subscriber, reader: _Reader) -> AsyncIterator[bytes]:
+        """Serialized responses: chunks shared with other subscribers, encoded once."""
         i = self._telemetry.instruments
         limit, max_bytes = self._monitor.max_response_entries, self._monitor.max_response_bytes
         tick = StreamTick(self._telemetry.tracer, "monitor.tick", self._tick_s)
@@ -350,22 +352,18 @@ class LogServicer(logs_pb2_grpc.LogServiceServicer):
                     await subscriber.ready.wait()
             if reader.error is not None:
                 return
-            batch = subscriber.take(limit, max_bytes)
+            chunks = subscriber.take(limit, max_bytes)
             dropped, subscriber.dropped = subscriber.dropped, 0
-            if batch or dropped:
-                now = time.monotonic()
-                lags = [now - item.accepted for item in batch if item.accepted != REPLAYED]
-                if lags:
-                    i.monitor_delivery_lag.record(max(lags))
-                if batch:
-                    i.monitor_delivered.add(len(batch))
-                sent += len(batch)
+            if chunks or dropped:
+                live = [c.accepted for c in chunks if c.accepted != REPLAYED]
+                if live:
+                    i.monitor_delivery_lag.record(time.monotonic() - min(live))
+                count = sum(len(c) for c in chunks)
+                if count:
+                    i.monitor_delivered.add(count)
+                sent += count
                 dropped_since_tick += dropped
-                yield logs_pb2.MonitorResponse(
-                    entries=[item.entry for item in batch],
-                    filter_revision=subscriber.revision,
-                    dropped=dropped,
-                )
+                yield encode_response(chunks, subscriber.revision, dropped)
             elif reader.closed:
                 return  # half-closed and everything pending was sent
             if tick.due():
@@ -378,6 +376,10 @@ class LogServicer(logs_pb2_grpc.LogServiceServicer):
                     }
                 )
                 sent = dropped_since_tick = 0
+
+
+def _serialized(response: bytes | logs_pb2.MonitorResponse) -> bytes:
+    return response if isinstance(response, bytes) else response.SerializeToString()
 
 
 class LogComponent:
@@ -413,7 +415,23 @@ class LogComponent:
         )
 
     def register(self, server: grpc.aio.Server) -> None:
-        logs_pb2_grpc.add_LogServiceServicer_to_server(self.servicer, server)
+        handlers = {
+            "Ingest": grpc.stream_unary_rpc_method_handler(
+                self.servicer.Ingest,
+                request_deserializer=logs_pb2.IngestRequest.FromString,
+                response_serializer=logs_pb2.IngestResponse.SerializeToString,
+            ),
+            # Monitor writes responses already serialized (their entries shared between
+            # subscribers); see buffer.encode_response.
+            "Monitor": grpc.stream_stream_rpc_method_handler(
+                self.servicer.Monitor,
+                request_deserializer=logs_pb2.LogFilter.FromString,
+                response_serializer=_serialized,
+            ),
+        }
+        service = logs_pb2.DESCRIPTOR.services_by_name["LogService"].full_name
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
+        server.add_registered_method_handlers(service, handlers)
 
     async def start(self) -> None:
         await self.servicer.bus.start()
