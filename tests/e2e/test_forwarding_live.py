@@ -8,15 +8,16 @@ import uuid
 
 import grpc
 import pytest
+from conftest import eventually, logsql
 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from stack import Stack
 
-from conftest import eventually, logsql
-from pulse.log_service.forwarding import BatchContext, LogForwarder, OtlpLogEncoder, grpc_exporter
+from pulse.log_service.forwarding import LogForwarder, grpc_exporter
 from pulse.log_service.log_records import LogRecordEmitter
+from pulse.log_service.otlp_logs import BatchContext, OtlpLogEncoder
 from pulse.v1 import logs_pb2
 
 pytestmark = pytest.mark.e2e

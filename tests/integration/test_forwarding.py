@@ -20,12 +20,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from pulse import __version__
-from pulse.log_service.forwarding import (
-    BatchContext,
-    LogForwarder,
-    OtlpLogEncoder,
-    grpc_exporter,
-)
+from pulse.log_service.forwarding import LogForwarder, grpc_exporter
+from pulse.log_service.otlp_logs import BatchContext, OtlpLogEncoder
 from pulse.v1 import logs_pb2
 
 RESOURCE = Resource.create(
@@ -85,6 +81,10 @@ def _entries() -> list[logs_pb2.LogEntry]:
         dict(message="only trace", source="a", severity=9, trace_id=TRACE),
         dict(message="ünïcödé ✓", source="ü", severity=9, attributes={"ключ": "значение"}),
         dict(message="", source="empty-body", severity=9),
+        dict(message="empty key", source="a", severity=9, attributes={"": "x", "k": "v"}),
+        dict(message="ours overridden", source="a", attributes={"pulse.log.source": "spoof"}),
+        dict(message="many", source="a", attributes={f"k{i:03d}": "v" for i in range(130)}),
+        dict(message="long", source="a" * 300, severity=13, attributes={"k": "v" * 20_000}),
     ]
     entries = []
     for sequence, fields in enumerate(cases, start=1):
@@ -95,6 +95,11 @@ def _entries() -> list[logs_pb2.LogEntry]:
     before_1970.time.seconds = -1
     entries.append(before_1970)
     return entries
+
+
+def _ours(entries, context: BatchContext) -> logs_service_pb2.ExportLogsServiceRequest:
+    wire = OtlpLogEncoder(RESOURCE).encode([(entries, context, 1_800_000_000_000_000_000)])
+    return logs_service_pb2.ExportLogsServiceRequest.FromString(wire)
 
 
 def _without_observed(request: logs_service_pb2.ExportLogsServiceRequest):
@@ -116,12 +121,11 @@ def span_context() -> Iterator[SpanContext]:
         yield span.get_span_context()
 
 
+@pytest.mark.filterwarnings("ignore:Log record attributes were dropped")
 def test_every_field_is_what_the_sdk_made_of_the_entry(span_context) -> None:
     entries = _entries()
     expected = _without_observed(_sdk_reference(entries))
-    ours = _without_observed(
-        OtlpLogEncoder(RESOURCE).encode([(entries, BatchContext.current(), 1)])
-    )
+    ours = _without_observed(_ours(entries, BatchContext.current()))
     assert len(ours.resource_logs[0].scope_logs[0].log_records) == len(entries)
     for mine, theirs in zip(
         ours.resource_logs[0].scope_logs[0].log_records,
@@ -134,14 +138,17 @@ def test_every_field_is_what_the_sdk_made_of_the_entry(span_context) -> None:
     plain = ours.resource_logs[0].scope_logs[0].log_records[0]
     assert plain.trace_id == span_context.trace_id.to_bytes(16, "big")
     assert plain.flags == int(span_context.trace_flags)
-    own = ours.resource_logs[0].scope_logs[0].log_records[3]
+    records = ours.resource_logs[0].scope_logs[0].log_records
+    own = records[3]
     assert own.trace_id.hex() == TRACE
     assert own.span_id.hex() == SPAN
+    assert records[10].dropped_attributes_count == 1
+    assert records[12].dropped_attributes_count == 4  # 132 attributes, the SDK keeps 128
 
 
 def test_outside_a_span_entries_without_ids_carry_none() -> None:
     entries = _entries()[:1]
-    ours = _without_observed(OtlpLogEncoder(RESOURCE).encode([(entries, BatchContext(), 1)]))
+    ours = _without_observed(_ours(entries, BatchContext()))
     assert ours == _without_observed(_sdk_reference(entries))
     assert ours.resource_logs[0].scope_logs[0].log_records[0].trace_id == b""
 
