@@ -4,8 +4,7 @@ metric and log record Pulse makes costs nothing. The baseline of "instrumentatio
 
 from __future__ import annotations
 
-import asyncio
-import signal
+import sys
 
 from opentelemetry._logs import NoOpLoggerProvider
 from opentelemetry.metrics import NoOpMeterProvider
@@ -13,13 +12,12 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.trace import NoOpTracerProvider
 from prometheus_client import CollectorRegistry
 
-from pulse.config import load
-from pulse.server.app import PulseServer
+from pulse.config import ConfigError, load
+from pulse.server.run import serve
 from pulse.telemetry import Instruments, Telemetry
-from pulse.telemetry.logging import configure_logging
 
 
-def _telemetry() -> Telemetry:
+def no_op_telemetry() -> Telemetry:
     meter_provider = NoOpMeterProvider()
     return Telemetry(
         Resource.get_empty(),
@@ -31,19 +29,9 @@ def _telemetry() -> Telemetry:
     )
 
 
-async def main() -> None:
-    settings = load()
-    t = settings.telemetry
-    configure_logging(t.log_level, t.log_format, t.service_name, None)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    server = PulseServer(settings, _telemetry())
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    await server.start()
-    await stop.wait()
-    await server.stop(0)
-
-
 if __name__ == "__main__":
-    asyncio.run(main())
+    try:
+        settings = load()
+    except ConfigError as error:
+        sys.exit(f"pulse: {error}")
+    sys.exit(serve(settings, no_op_telemetry()))
