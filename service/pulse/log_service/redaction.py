@@ -42,6 +42,11 @@ class Redactor:
         self._patterns = [(p, p.groups >= 1) for p in compile_patterns(patterns)]
         # Hints only hold for the default patterns; custom ones are always applied.
         self._hints = tuple(hints) if hints is not None else None
+        self._any_hint = None
+        if hints is not None:
+            options = re2.Options()
+            options.case_sensitive = False  # the patterns' own (?i) folding
+            self._any_hint = re2.compile("|".join(re2.escape(h) for h in hints), options)
 
     @classmethod
     def defaults(cls, patterns: Sequence[str]) -> Redactor:
@@ -49,10 +54,9 @@ class Redactor:
 
     def may_match(self, texts: list[str]) -> bool:
         """False only when no pattern can match any of ``texts`` (one look at all of them)."""
-        if self._hints is None:
+        if self._any_hint is None:
             return True
-        joined = "\n".join(texts).lower()
-        return any(h in joined for h in self._hints)
+        return self._any_hint.search("\n".join(texts)) is not None
 
     def redact(self, text: str) -> tuple[str, bool]:
         """The text with secrets replaced, and whether anything was replaced."""

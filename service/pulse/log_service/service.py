@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -24,7 +25,7 @@ from pulse.log_service.log_records import LogRecordEmitter
 from pulse.log_service.ratelimit import Bucket
 from pulse.log_service.ring import RingBus
 from pulse.server.decoding import UndecodableRequest
-from pulse.telemetry import Telemetry
+from pulse.telemetry import Instruments, Telemetry
 from pulse.telemetry import conventions as c
 from pulse.telemetry.ticks import StreamTick
 from pulse.v1 import logs_pb2, logs_pb2_grpc
@@ -73,6 +74,68 @@ class _Totals:
     redacted: int = 0
     truncated: int = 0
     duplicate_batches: int = 0
+
+    def add(self, result: BatchResult) -> None:
+        self.accepted += len(result.accepted)
+        self.rate_limited += result.rate_limited
+        self.rejected += result.rejected
+        self.redacted += result.redacted
+        self.truncated += result.truncated
+
+
+# Counts of an Ingest call reach their counters at most this often, and when the call ends.
+COUNT_FLUSH_S = 1.0
+_OUTCOMES = {o: {c.ATTR_INGEST_OUTCOME: o} for o in ("accepted", "rate_limited", "rejected")}
+_MODIFICATIONS = {m: {c.ATTR_INGEST_MODIFICATION: m} for m in ("redacted", "truncated")}
+_BATCHES = {o: {c.ATTR_BATCH_OUTCOME: o} for o in ("applied", "unapplied", "duplicate", "invalid")}
+
+
+class _Counts:
+    """One Ingest call's entry and batch counts, added to the counters once per
+    COUNT_FLUSH_S rather than per batch (an ``add`` costs microseconds)."""
+
+    def __init__(self, instruments: Instruments) -> None:
+        self._i = instruments
+        self.entries: Counter[str] = Counter()
+        self.modifications: Counter[str] = Counter()
+        self.scopes: Counter[str] = Counter()
+        self.batches: Counter[str] = Counter()
+        self._due = time.monotonic() + COUNT_FLUSH_S
+
+    def add(self, result: BatchResult) -> None:
+        accepted = len(result.accepted)
+        for outcome, n in (
+            ("accepted", accepted),
+            ("rate_limited", result.rate_limited),
+            ("rejected", result.rejected),
+        ):
+            if n:
+                self.entries[outcome] += n
+        if result.redacted:
+            self.modifications["redacted"] += result.redacted
+        if result.truncated:
+            self.modifications["truncated"] += result.truncated
+        if result.scopes:
+            self.scopes.update(result.scopes)
+        self.batches["applied" if accepted else "unapplied"] += 1
+
+    def flush_if_due(self) -> None:
+        if time.monotonic() >= self._due:
+            self.flush()
+
+    def flush(self) -> None:
+        i = self._i
+        for outcome, n in self.entries.items():
+            i.ingest_entries.add(n, _OUTCOMES[outcome])
+        for modification, n in self.modifications.items():
+            i.ingest_modifications.add(n, _MODIFICATIONS[modification])
+        for scope, n in self.scopes.items():
+            i.ingest_rate_limited.add(n, {c.ATTR_RATELIMIT_SCOPE: scope})
+        for outcome, n in self.batches.items():
+            i.ingest_batches.add(n, _BATCHES[outcome])
+        for pending in (self.entries, self.modifications, self.scopes, self.batches):
+            pending.clear()
+        self._due = time.monotonic() + COUNT_FLUSH_S
 
 
 class _Reader:
@@ -123,13 +186,13 @@ class LogServicer(logs_pb2_grpc.LogServiceServicer):
                 grpc.StatusCode.RESOURCE_EXHAUSTED, f"too many Ingest calls: limit is {limit}"
             )
         self.ingest_streams += 1
-        totals = _Totals()
+        totals, counts = _Totals(), _Counts(self._telemetry.instruments)
         try:
             requests = aiter(request_iterator)
             while (request := await self._next_batch(requests, context)) is not None:
-                await self._check_batch(request, context)
+                await self._check_batch(request, context, counts)
                 try:
-                    await self._apply(request, totals)
+                    await self._apply(request, totals, counts)
                 except BusUnavailable as error:
                     await context.abort(
                         grpc.StatusCode.UNAVAILABLE,
@@ -143,6 +206,7 @@ class LogServicer(logs_pb2_grpc.LogServiceServicer):
                 del request  # an idle call keeps no batch alive
         finally:
             self.ingest_streams -= 1
+            counts.flush()
         return logs_pb2.IngestResponse(**totals.__dict__)
 
     async def _next_batch(
@@ -162,7 +226,7 @@ class LogServicer(logs_pb2_grpc.LogServiceServicer):
             )
 
     async def _check_batch(
-        self, request: logs_pb2.IngestRequest, context: grpc.aio.ServicerContext
+        self, request: logs_pb2.IngestRequest, context: grpc.aio.ServicerContext, counts: _Counts
     ) -> None:
         size = len(request.entries)
         problem = None
@@ -171,15 +235,21 @@ class LogServicer(logs_pb2_grpc.LogServiceServicer):
         elif len(request.batch_id.encode()) > self._ingest.max_batch_id_bytes:
             problem = f"batch_id: longer than {self._ingest.max_batch_id_bytes} bytes"
         if problem is not None:
-            self._count_batch("invalid")
+            counts.batches["invalid"] += 1
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{problem}; {RETRY_SAFE}")
 
-    async def _apply(self, request: logs_pb2.IngestRequest, totals: _Totals) -> None:
-        with self._telemetry.tracer.start_as_current_span("ingest.batch") as span:
-            span.set_attribute("pulse.ingest.batch_id", request.batch_id)
-            span.set_attribute("pulse.ingest.entries", len(request.entries))
+    async def _apply(
+        self, request: logs_pb2.IngestRequest, totals: _Totals, counts: _Counts
+    ) -> None:
+        attributes = {
+            "pulse.ingest.batch_id": request.batch_id,
+            "pulse.ingest.entries": len(request.entries),
+        }
+        with self._telemetry.tracer.start_as_current_span(
+            "ingest.batch", attributes=attributes
+        ) as span:
             if self.dedup.seen(request.batch_id):
-                self._duplicate(totals, span)
+                self._duplicate(totals, counts, span)
                 return
             result = self.pipeline.process(list(request.entries))
             if result.accepted:
@@ -189,44 +259,30 @@ class LogServicer(logs_pb2_grpc.LogServiceServicer):
                 # all rate limited or rejected may be sent again under the same id.
                 self.dedup.record(request.batch_id)
                 if not stored:
-                    self._duplicate(totals, span)
+                    self._duplicate(totals, counts, span)
                     return
                 if self._emitter is not None:
                     self._emitter.emit(result.accepted)
-            span.set_attribute("pulse.ingest.duplicate", False)
-            self._record(result, totals, span)
+            accepted = len(result.accepted)
+            totals.add(result)
+            counts.add(result)
+            span.set_attributes(
+                {
+                    "pulse.ingest.duplicate": False,
+                    "pulse.ingest.accepted": accepted,
+                    "pulse.ingest.rate_limited": result.rate_limited,
+                    "pulse.ingest.rejected": result.rejected,
+                    "pulse.ingest.redacted": result.redacted,
+                    "pulse.ingest.truncated": result.truncated,
+                }
+            )
+        counts.flush_if_due()
 
-    def _duplicate(self, totals: _Totals, span) -> None:
+    @staticmethod
+    def _duplicate(totals: _Totals, counts: _Counts, span) -> None:
         totals.duplicate_batches += 1
         span.set_attribute("pulse.ingest.duplicate", True)
-        self._count_batch("duplicate")
-
-    def _record(self, result: BatchResult, totals: _Totals, span) -> None:
-        accepted = len(result.accepted)
-        totals.accepted += accepted
-        totals.rate_limited += result.rate_limited
-        totals.rejected += result.rejected
-        totals.redacted += result.redacted
-        totals.truncated += result.truncated
-        i = self._telemetry.instruments
-        for outcome, n in (
-            ("accepted", accepted),
-            ("rate_limited", result.rate_limited),
-            ("rejected", result.rejected),
-        ):
-            span.set_attribute(f"pulse.ingest.{outcome}", n)
-            if n:
-                i.ingest_entries.add(n, {c.ATTR_INGEST_OUTCOME: outcome})
-        for modification, n in (("redacted", result.redacted), ("truncated", result.truncated)):
-            span.set_attribute(f"pulse.ingest.{modification}", n)
-            if n:
-                i.ingest_modifications.add(n, {c.ATTR_INGEST_MODIFICATION: modification})
-        for scope, n in result.scopes.items():
-            i.ingest_rate_limited.add(n, {c.ATTR_RATELIMIT_SCOPE: scope})
-        self._count_batch("applied" if accepted else "unapplied")
-
-    def _count_batch(self, outcome: str) -> None:
-        self._telemetry.instruments.ingest_batches.add(1, {c.ATTR_BATCH_OUTCOME: outcome})
+        counts.batches["duplicate"] += 1
 
     # Monitor --------------------------------------------------------------------------------
 

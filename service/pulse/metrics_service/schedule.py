@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 __all__ = ["Clock", "Slot", "SystemClock", "slots"]
 
@@ -30,9 +29,9 @@ class SystemClock:
         await asyncio.sleep(seconds)
 
 
-@dataclass(frozen=True)
-class Slot:
-    """One sample's place: its index in the cycle, when it was due and how late it came."""
+class Slot(NamedTuple):
+    """One sample's place: its index in the cycle, when it was due and how late it came (a
+    tuple: one is made per sample)."""
 
     cycle: int
     index: int
