@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 PROTO_DIR := service/proto
 PROTOS := $(wildcard $(PROTO_DIR)/pulse/v1/*.proto)
 
-.PHONY: help install proto proto-check lint test test-fast serve loadgen run bench verify clean
+.PHONY: help install proto proto-check lint test test-fast serve loadgen run bench profile verify clean
 
 # Areas bring their own targets: the local stack, the local control plane, alerts, dashboards, the Helm chart. Each adds
 # the checks `make test` must run to TEST_CHECKS.
@@ -54,8 +54,11 @@ loadgen: $(STAMP) ## run the load generator against localhost:50051
 run: $(STAMP) stack ## the local stack, Pulse and the load generator in the foreground, and where to look; Ctrl-C stops all
 	@$(PY) deploy/local/run.py
 
-bench: $(STAMP) ## benchmarks: figures as ratios against a baseline measured in the same run
-	$(PY) -m bench
+bench: $(STAMP) ## benchmarks: figures as ratios against a baseline measured in the same run (REPEAT=N: medians of N runs)
+	BENCH_REPEAT=$(or $(REPEAT),1) $(PY) -m bench
+
+profile: $(STAMP) ## py-spy flame graphs (SVG) of Pulse under the ingest benchmark and 500 metric streams, in profiles/
+	$(PY) -m bench.profile profiles
 
 verify: $(STAMP) ## pulse doctor: the deployed release checked end to end (after make deploy)
 	$(PULSE) doctor --namespace $(CHART_NAMESPACE) --release $(CHART_RELEASE)

@@ -1,4 +1,6 @@
-"""``make bench`` (``python -m bench [ingest|telemetry|streams|memory|micro ...]``): Pulse against baselines measured in the same run, printed as ratios.
+"""``make bench``: Pulse against baselines measured in the same run, printed as ratios.
+
+``python -m bench [ingest|telemetry|streams|memory|micro ...]`` runs some sections only.
 
 Every server runs in a process of its own (``bench.processes``) so its CPU and memory are
 measured alone; every baseline is the least a bare grpc.aio server (``bench.baselines``) or
@@ -22,9 +24,11 @@ from bench import micro, scaled
 from bench.processes import baseline, collector, cpu_seconds, pulse
 from bench.workloads import (
     IDLE_STREAMS,
+    INGEST_SECONDS,
     STREAMS,
     asyncio_schedule_lags,
     batches,
+    forward_rate,
     idle_stream_bytes,
     ingest_rate,
     p99,
@@ -52,6 +56,7 @@ TARGETS = {
         "min",
     ),
     "forwarding": ("ingest with forwarding to a live collector / forwarding off", 0.18, 0.8, "min"),
+    "forwarder": ("  the same, from the forwarder's CPU per entry (same run)", 0.18, 0.8, "min"),
     "stream_cpu": ("StreamMetrics CPU per sample / bare grpc.aio stream", None, 1.3, "max"),
     "stream_lag": (f"{STREAMS} streams p99 schedule lag / bare asyncio schedule", 2.6, 1.5, "max"),
     "idle_memory": ("idle Monitor stream memory / bare grpc.aio bidi stream", None, 1.3, "max"),
@@ -83,9 +88,12 @@ async def _telemetry(tmp: Path, figures: dict[str, list[float]]) -> None:
         off = await ingest_rate(server.port)
     with collector(tmp / "collector") as live:
         with pulse(tmp / "on", otlp_endpoint=live.otlp_endpoint) as server:
+            cpu0 = cpu_seconds(server.process)
             on = await ingest_rate(server.port)
+            ingest_cpu = (cpu_seconds(server.process) - cpu0) / (on * INGEST_SECONDS)
         with pulse(tmp / "fwd", otlp_endpoint=live.otlp_endpoint, log_records=True) as server:
             forwarding = await ingest_rate(server.port)
+        forwarded, forward_cpu = await forward_rate(live.otlp_endpoint.removeprefix("http://"))
     _line("instrumentation off (no-op providers)", f"{off:,.0f} entries/s")
     _line("instrumentation on, exported", f"{on:,.0f} entries/s", on / off, "off")
     _line(
@@ -94,8 +102,15 @@ async def _telemetry(tmp: Path, figures: dict[str, list[float]]) -> None:
         forwarding / on,
         "forwarding off",
     )
+    _line("forwarder alone (bench.workloads)", f"{forwarded:,.0f} entries/s")
+    predicted = ingest_cpu / (ingest_cpu + forward_cpu)
+    print(
+        f"  {'':<40} {'':>18}  Pulse {ingest_cpu * 1e6:.2f} us/entry, forwarder "
+        f"{forward_cpu * 1e6:.2f} us/entry: in one process {predicted:.2f} x forwarding off"
+    )
     figures["instrumentation"].append(on / off)
     figures["forwarding"].append(forwarding / on)
+    figures["forwarder"].append(predicted)
 
 
 async def _streams(tmp: Path, figures: dict[str, list[float]]) -> None:
@@ -182,7 +197,8 @@ def _summary(figures: dict[str, list[float]], runs: int) -> None:
 
 
 def _machine() -> str:
-    return f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}, Python {platform.python_version()}"
+    cpu = platform.processor() or platform.machine()
+    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
 
 
 SECTIONS = {

@@ -156,3 +156,47 @@ async def idle_stream_bytes(port: int, process: psutil.Process) -> float:
         for call in calls:
             call.cancel()
     return (after - before) / IDLE_STREAMS
+
+
+def accepted_batches(count: int = 50) -> list[list[logs_pb2.LogEntry]]:
+    """``batches()`` as Ingest hands them on: times, severities and sequences set."""
+    sequence = 0
+    out = []
+    for request in batches(count):
+        entries = list(request.entries)
+        for entry in entries:
+            sequence += 1
+            entry.sequence = sequence
+            entry.time.FromNanoseconds(time.time_ns())
+        out.append(entries)
+    return out
+
+
+async def forward_rate(endpoint: str, seconds: float = INGEST_SECONDS) -> tuple[float, float]:
+    """Entries per second the forwarder of this process encodes and exports to the OTLP/gRPC
+    ``endpoint``, and the CPU seconds of this process per entry, over ``seconds``."""
+    from opentelemetry.sdk.resources import Resource
+
+    from pulse.log_service.forwarding import LogForwarder, grpc_exporter
+    from pulse.log_service.otlp_logs import OtlpLogEncoder
+
+    prepared = accepted_batches()
+    me = psutil.Process()
+    async with grpc.aio.insecure_channel(endpoint) as channel:
+        forwarder = LogForwarder(
+            OtlpLogEncoder(Resource.create({"service.name": "pulse-bench"})),
+            grpc_exporter(channel),
+        )
+        await forwarder.start()
+        cpu0, started = sum(me.cpu_times()[:2]), time.perf_counter()
+        end, i = started + seconds, 0
+        while time.perf_counter() < end:
+            if not forwarder.submit(prepared[i % len(prepared)], BATCH * 200):
+                await asyncio.sleep(0.001)  # full: let the forwarder drain
+                continue
+            i += 1
+            await asyncio.sleep(0)
+        await forwarder.stop(timeout_s=30)
+        elapsed = time.perf_counter() - started
+        cpu = sum(me.cpu_times()[:2]) - cpu0
+    return forwarder.forwarded / elapsed, cpu / max(forwarder.forwarded, 1)
