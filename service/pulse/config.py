@@ -288,6 +288,13 @@ class MonitorSettings(_Section):
         ge=1,
         description="Entries per MonitorResponse (a subscriber behind gets more at once).",
     )
+    response_linger_s: float = Field(
+        0.005,
+        ge=0,
+        le=0.1,
+        description="A response waits this long for more entries before it is written, unless "
+        "full: fewer, larger writes under load, at most this much more delivery lag.",
+    )
     max_response_bytes: int = Field(
         128 * 1024,
         ge=64 * 1024,

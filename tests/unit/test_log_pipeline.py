@@ -284,3 +284,15 @@ def test_the_ring_keeps_the_newest_entries_within_its_bytes() -> None:
     buffer.append([_entry("x" * 100) for _ in range(5)])
     assert len(buffer) == 3
     assert buffer.bytes <= cost * 3
+
+
+def test_a_subscriber_over_its_bytes_loses_just_enough_of_the_oldest() -> None:
+    drops: list[int] = []
+    cost = _entry("x" * 50).ByteSize() + 2 + ENTRY_OVERHEAD  # with its sequence
+    subscriber = Subscriber(capacity=1000, max_bytes=cost * 3, on_drop=drops.append)
+    subscriber.replace_filter(compile_filter(logs_pb2.LogFilter(), MonitorSettings()), [])
+    buffer = LogBuffer(capacity=100, max_bytes=1 << 20)
+    buffer.subscribers.add(subscriber)
+    buffer.append([_entry(f"{i}" + "x" * 49) for i in range(5)])
+    assert drops == [2]
+    assert [e.message[0] for e in _response(subscriber).entries] == ["2", "3", "4"]

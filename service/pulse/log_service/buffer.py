@@ -15,6 +15,8 @@ bytes for a small entry; bench/ and tests/abuse hold the total against the proce
 from __future__ import annotations
 
 import asyncio
+import bisect
+import itertools
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -125,6 +127,17 @@ def _part(frames: list[bytes] | None, start: int, end: int | None) -> list[bytes
     return None if frames is None else frames[start:end]
 
 
+def _cut(chunk: Chunk, over_count: int, over_bytes: int) -> int:
+    """How many of the chunk's oldest entries must go to shed ``over_count`` entries and
+    ``over_bytes`` bytes (all of them when that is not enough)."""
+    if over_count >= len(chunk) or over_bytes >= chunk.size:
+        return len(chunk)
+    cut = max(over_count, 0)
+    if over_bytes > 0:
+        cut = max(cut, bisect.bisect_left(list(itertools.accumulate(chunk.sizes)), over_bytes) + 1)
+    return cut
+
+
 class _Queue:
     """Chunks bounded by entries and bytes; beyond either, the oldest entries go."""
 
@@ -151,14 +164,12 @@ class _Queue:
         """Drop the oldest entries until within both bounds; how many were dropped."""
         dropped = 0
         while self.count > self.capacity or self.bytes > self.max_bytes:
-            oldest = self.chunks[0]
-            over_count = self.count - self.capacity
-            over_bytes, cut = self.bytes - self.max_bytes, 0
-            while cut < len(oldest) and (over_count > 0 or over_bytes > 0):
-                over_count -= 1
-                over_bytes -= oldest.sizes[cut]
-                cut += 1
-            self.pop()
+            oldest = self.pop()
+            cut = _cut(
+                oldest,
+                self.count + len(oldest) - self.capacity,
+                self.bytes + oldest.size - self.max_bytes,
+            )
             if cut < len(oldest):
                 rest = oldest.tail(cut)
                 self.chunks.appendleft(rest)

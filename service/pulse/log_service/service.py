@@ -400,6 +400,7 @@ class LogServicer(logs_pb2_grpc.LogServiceServicer):
         """Serialized responses: chunks shared with other subscribers, encoded once."""
         i = self._telemetry.instruments
         limit, max_bytes = self._monitor.max_response_entries, self._monitor.max_response_bytes
+        linger = self._monitor.response_linger_s
         tick = StreamTick(self._telemetry.tracer, "monitor.tick", self._tick_s)
         sent = dropped_since_tick = 0
         while True:
@@ -408,6 +409,8 @@ class LogServicer(logs_pb2_grpc.LogServiceServicer):
                     await subscriber.ready.wait()
             if reader.error is not None:
                 return
+            if linger and subscriber.ready.is_set() and len(subscriber.queue) < limit:
+                await asyncio.sleep(linger)  # more entries may come for the same write
             chunks = subscriber.take(limit, max_bytes)
             dropped, subscriber.dropped = subscriber.dropped, 0
             if chunks or dropped:
