@@ -14,16 +14,21 @@ from dataclasses import dataclass
 
 from opentelemetry import trace
 
-from bench.workloads import BATCH
-from pulse.config import Settings
+from bench.workloads import BATCH, accepted_batches, batches
+from pulse.config import MonitorSettings, Settings
+from pulse.log_service.buffer import LogBuffer, Subscriber
+from pulse.log_service.filters import compile_filter
 from pulse.log_service.log_records import LogRecordEmitter
+from pulse.log_service.otlp_logs import BatchContext, OtlpLogEncoder
 from pulse.log_service.service import LogServicer
 from pulse.telemetry import build_telemetry
 from pulse.telemetry.ticks import StreamTick
+from pulse.v1 import logs_pb2
 
 __all__ = ["report"]
 
 SAMPLES_PER_TICK = 100  # telemetry.stream_tick_s = 10 s at one sample per 100 ms
+PIPELINE_REPEAT = 300  # each run takes fresh entries: the pipeline fills in their times
 
 
 @dataclass
@@ -50,74 +55,49 @@ def _cases() -> list[Case]:
     attrs = {"pulse.ingest.outcome": "accepted"}
     tick = StreamTick(tracer, "metrics.tick", 0.0)
     servicer = LogServicer(Settings(), telemetry)
-    batch = [e for request in _one_batch() for e in request.entries]
+    accepted = accepted_batches(1)[0]
+    encoder = OtlpLogEncoder(telemetry.resource)
+    fan_out = LogBuffer(10_000, 16 << 20)
+    for _ in range(10):
+        subscriber = Subscriber(1 << 30, 1 << 40)
+        subscriber.replace_filter(compile_filter(logs_pb2.LogFilter(), MonitorSettings()), [])
+        fan_out.subscribers.add(subscriber)
+
+    def fan_out_batch() -> None:
+        fan_out.extend(accepted, 0.0)
+        for subscriber in fan_out.subscribers:
+            subscriber.queue.clear()
 
     def batch_span() -> None:
         with tracer.start_as_current_span("ingest.batch") as span:
             span.set_attributes({"pulse.ingest.batch_id": "b", "pulse.ingest.entries": BATCH})
 
     emitter = LogRecordEmitter(telemetry.logger_provider)
-    return [
-        Case("span ingest.batch", "Ingest, per batch", BATCH, "entry", batch_span, 5_000),
-        Case(
-            "counter add, 1 attribute",
-            "Ingest, per batch and outcome",
-            BATCH,
-            "entry",
-            lambda: i.ingest_entries.add(BATCH, attrs),
-        ),
-        Case(
-            "counter add, no attribute",
-            "Monitor, per response",
-            BATCH,
-            "entry",
-            lambda: i.monitor_delivered.add(BATCH),
-        ),
-        Case(
-            "histogram record",
-            "Monitor delivery lag, per response",
-            BATCH,
-            "entry",
-            lambda: i.monitor_delivery_lag.record(0.002),
-        ),
-        Case(
-            "up-down counter add",
-            "every stream, at start and end",
-            1,
-            "call",
-            lambda: i.active_streams.add(1, attrs),
-        ),
-        Case(
-            "tick span",
-            "every stream, per tick",
-            SAMPLES_PER_TICK,
-            "sample",
-            lambda: tick.emit({"pulse.stream.messages_sent": 100}),
-            5_000,
-        ),
-        Case(
-            "ingest pipeline (validate, limit, redact)",
-            "Ingest, per batch",
-            BATCH,
-            "entry",
-            lambda: servicer.pipeline.process(list(batch)),
-            2_000,
-        ),
-        Case(
-            "SDK log record per entry (today's forwarding)",
-            "Ingest, per entry",
-            1,
-            "entry",
-            lambda: emitter.emit(batch[:1]),
-            5_000,
-        ),
-    ]
-
-
-def _one_batch():
-    from bench.workloads import batches
-
-    return batches(1)
+    fresh = iter([list(request.entries) for request in batches(PIPELINE_REPEAT + 1)])
+    rows = [
+        ("span ingest.batch", "Ingest, per batch", BATCH, "entry", batch_span, 5_000),
+        ("counter add, 1 attribute", "Ingest, per call tick", BATCH, "entry",
+         lambda: i.ingest_entries.add(BATCH, attrs), 20_000),
+        ("counter add, no attribute", "Monitor, per response", BATCH, "entry",
+         lambda: i.monitor_delivered.add(BATCH), 20_000),
+        ("histogram record", "Monitor delivery lag, per response", BATCH, "entry",
+         lambda: i.monitor_delivery_lag.record(0.002), 20_000),
+        ("histogram record", "StreamMetrics lag, per cycle", 1, "sample",
+         lambda: i.metrics_schedule_lag.record(0.002), 20_000),
+        ("up-down counter add", "every stream, at start and end", 1, "call",
+         lambda: i.active_streams.add(1, attrs), 20_000),
+        ("tick span", "every stream, per tick", SAMPLES_PER_TICK, "sample",
+         lambda: tick.emit({"pulse.stream.messages_sent": 100}), 5_000),
+        ("ingest pipeline (validate, limit, redact)", "Ingest, per batch", BATCH, "entry",
+         lambda: servicer.pipeline.process(next(fresh)), PIPELINE_REPEAT),
+        ("ring + fan-out, 10 match-all subscribers", "Ingest, per batch", BATCH, "entry",
+         fan_out_batch, 2_000),
+        ("OTLP encoding", "forwarder, per export", BATCH, "entry",
+         lambda: encoder.encode([(accepted, BatchContext(), 1)]), 2_000),
+        ("SDK log record (the path it replaces)", "Ingest, per entry", 1, "entry",
+         lambda: emitter.emit(accepted[:1]), 5_000),
+    ]  # fmt: skip
+    return [Case(*row) for row in rows]
 
 
 def report() -> None:

@@ -52,10 +52,26 @@ class _Buckets:
     def __len__(self) -> int:
         return len(self._buckets)
 
-    def available(self, key: str, now: float) -> float:
-        """Tokens ``key`` has now, without tracking it (a new key would start full)."""
-        bucket = self._buckets.get(key)
-        return self._burst if bucket is None else bucket.refill(now)
+    def can_take(self, counts: Counter[str], now: float) -> bool:
+        """Whether every key has its count of tokens now; tracks no new key (one would
+        start full)."""
+        buckets, burst = self._buckets, self._burst
+        for key, count in counts.items():
+            bucket = buckets.get(key)
+            if (burst if bucket is None else bucket.refill(now)) < count:
+                return False
+        return True
+
+    def take(self, counts: Counter[str], now: float) -> None:
+        """Take each key's count of tokens (after ``can_take``)."""
+        buckets = self._buckets
+        for key, count in counts.items():
+            bucket = buckets.get(key)
+            if bucket is None:
+                bucket = self.get(key, now)
+            else:
+                buckets.move_to_end(key)
+            bucket.tokens -= count
 
     def get(self, key: str, now: float) -> Bucket:
         bucket = self._buckets.get(key)
@@ -87,16 +103,14 @@ class HierarchicalLimiter:
         n = len(sources)
         if self._global.refill(now) < n:
             return False
-        by_source, by_task = Counter(sources), Counter(tasks)
+        by_task = Counter(tasks)
         by_task.pop("", None)  # entries without a task id have no task bucket
-        if any(self.sources.available(k, now) < c for k, c in by_source.items()):
-            return False
-        if any(self.tasks.available(k, now) < c for k, c in by_task.items()):
+        levels = ((self.sources, Counter(sources)), (self.tasks, by_task))
+        if not all(level.can_take(counts, now) for level, counts in levels):
             return False
         self._global.tokens -= n
-        for level, counts in ((self.sources, by_source), (self.tasks, by_task)):
-            for key, count in counts.items():
-                level.get(key, now).tokens -= count
+        for level, counts in levels:
+            level.take(counts, now)
         return True
 
     def take(self, source: str, task: str, now: float) -> str | None:
