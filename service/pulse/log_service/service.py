@@ -326,6 +326,7 @@ class LogServicer(logs_pb2_grpc.LogServiceServicer):
         subscriber = Subscriber(m.subscriber_queue, m.subscriber_queue_bytes, dropped.add)
         updates = Bucket(m.filter_update_rate, m.filter_update_burst, time.monotonic())
         error = self._update(subscriber, first, updates)
+        del first  # a stream that idles for hours keeps no request alive
         if error is not None:
             await context.abort(*error)
         self.buffer.subscribers.add(subscriber)
@@ -386,6 +387,7 @@ class LogServicer(logs_pb2_grpc.LogServiceServicer):
         try:
             async for message in requests:
                 reader.error = self._update(subscriber, message, updates)
+                del message  # nor the last filter message while it waits for the next
                 if reader.error is not None:
                     break
         except UndecodableRequest as exc:
