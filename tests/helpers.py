@@ -86,3 +86,45 @@ def eventually(
                 return last
         time.sleep(every_s)
     raise AssertionError(f"{what}: not seen within {timeout_s:.0f}s (last: {last!r})")
+
+
+def emit_as_sdk_log_records(provider, entries) -> None:
+    """What Pulse made of accepted entries through the OpenTelemetry SDK, one log record each,
+    before it forwarded them itself: the contract ``log_service.otlp_logs`` keeps."""
+    from opentelemetry import trace
+    from opentelemetry._logs import SeverityNumber
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    from pulse import __version__
+
+    logger = provider.get_logger("pulse.ingest", __version__)
+    text = {5: "DEBUG", 9: "INFO", 13: "WARN", 17: "ERROR", 21: "FATAL"}
+
+    def hex_id(value: str, length: int) -> int:
+        if len(value) != length:
+            return 0
+        try:
+            return int(value, 16)
+        except ValueError:
+            return 0
+
+    for entry in entries:
+        context = None
+        trace_id, span_id = hex_id(entry.trace_id, 32), hex_id(entry.span_id, 16)
+        if trace_id and span_id:
+            span = NonRecordingSpan(SpanContext(trace_id, span_id, True, TraceFlags(1)))
+            context = trace.set_span_in_context(span)
+        attributes = dict(entry.attributes)
+        attributes["pulse.log.source"] = entry.source
+        attributes["pulse.log.sequence"] = entry.sequence
+        if entry.task_id:
+            attributes["pulse.log.task_id"] = entry.task_id
+        stamp = entry.time.ToNanoseconds()
+        logger.emit(
+            timestamp=stamp if 0 <= stamp <= 2**63 - 1 else None,
+            context=context,  # None: the current span's
+            severity_number=SeverityNumber(entry.severity),
+            severity_text=text.get(entry.severity, "INFO"),
+            body=entry.message,
+            attributes=attributes,
+        )

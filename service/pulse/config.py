@@ -246,7 +246,15 @@ class IngestSettings(_Section):
     )
     max_streams: int = Field(64, ge=1, description="Concurrent Ingest calls.")
     emit_log_records: bool = Field(
-        True, description="Emit accepted entries as OpenTelemetry log records."
+        True,
+        description="Forward accepted entries to the logs backend as OTLP log records (when "
+        "telemetry.enabled; to the OTEL_EXPORTER_OTLP_* endpoint).",
+    )
+    forward_queue_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Bytes of accepted entries waiting to be forwarded; beyond, a batch is "
+        "dropped and counted (with a log bus, left on the bus until there is room).",
     )
 
     _split = field_validator("redaction_patterns", mode="before")(_split_commas)

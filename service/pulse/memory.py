@@ -9,6 +9,7 @@ server's RSS under abuse (tests/abuse).
 from __future__ import annotations
 
 from pulse.config import Settings
+from pulse.log_service.forwarding import MAX_EXPORT_BYTES
 from pulse.log_service.jetstream import CONSUMER_PENDING_BYTES
 from pulse.telemetry.providers import MAX_LOG_QUEUE, MAX_QUEUE
 
@@ -20,8 +21,8 @@ MiB = 1024 * 1024
 BASELINE_BYTES = 88 * MiB
 # A span in the export queue: attributes of bounded size and the SDK's objects.
 SPAN_BYTES = 2048
-# A log record beyond the entry it carries: the SDK's record, resource and scope references.
-LOG_RECORD_OVERHEAD = 1024
+# One of Pulse's own log records in the SDK's export queue: a line with its bounded extras.
+OWN_LOG_RECORD_BYTES = 2048
 
 
 def memory_bound(settings: Settings) -> dict[str, int]:
@@ -46,8 +47,10 @@ def memory_bound(settings: Settings) -> dict[str, int]:
         ),
         "batch ids: ingest.dedup_max_bytes": i.dedup_max_bytes,
         "rate-limit keys: 2 x ingest.max_tracked_key_bytes": 2 * i.max_tracked_key_bytes,
-        "log records awaiting export: queue x ingest entry at its limits": MAX_LOG_QUEUE
-        * (i.max_entry_bytes + LOG_RECORD_OVERHEAD),
+        "entries awaiting forwarding: ingest.forward_queue_bytes": i.forward_queue_bytes,
+        "an export being sent to the logs backend: its entries and their encoding": 2
+        * MAX_EXPORT_BYTES,
+        "Pulse's own log records awaiting export": MAX_LOG_QUEUE * OWN_LOG_RECORD_BYTES,
         "spans awaiting export": MAX_QUEUE * SPAN_BYTES,
         "requests being read: (ingest.max_streams + sensors.max_record_streams + "
         "monitor.max_subscribers) x grpc.max_message_bytes": reading_calls * g.max_message_bytes,

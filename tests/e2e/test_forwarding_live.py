@@ -1,5 +1,6 @@
 """The forwarding data path through the real collector into VictoriaLogs: the same entries sent
-once as the SDK's log records and once by the forwarder are stored field for field alike."""
+once as the SDK's log records (as Pulse sent them before) and once by the forwarder are stored
+field for field alike."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from stack import Stack
 
-from pulse.log_service.forwarding import LogForwarder, grpc_exporter
-from pulse.log_service.log_records import LogRecordEmitter
+from helpers import emit_as_sdk_log_records
+from pulse.log_service.forwarding import LogForwarder
 from pulse.log_service.otlp_logs import BatchContext, OtlpLogEncoder
+from pulse.telemetry.log_export import grpc_exporter
 from pulse.v1 import logs_pb2
 
 pytestmark = pytest.mark.e2e
@@ -69,7 +71,7 @@ def test_forwarded_entries_are_stored_as_the_sdks_records_were(stack: Stack) -> 
     endpoint = stack.url("otlp_grpc")
     exporter = OTLPLogExporter(endpoint=endpoint, insecure=True)
     provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
-    LogRecordEmitter(provider).emit(sdk_entries)
+    emit_as_sdk_log_records(provider, sdk_entries)
     provider.shutdown()
     asyncio.run(_forward(endpoint, resource, ours))
 

@@ -9,19 +9,18 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
-from opentelemetry import trace
-from opentelemetry._logs import SeverityNumber
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+from opentelemetry.trace import SpanContext
 
-from pulse import __version__
-from pulse.log_service.forwarding import LogForwarder, grpc_exporter
+from helpers import emit_as_sdk_log_records
+from pulse.log_service.forwarding import LogForwarder
 from pulse.log_service.otlp_logs import BatchContext, OtlpLogEncoder
+from pulse.telemetry.log_export import grpc_exporter
 from pulse.v1 import logs_pb2
 
 RESOURCE = Resource.create(
@@ -31,42 +30,11 @@ TRACE, SPAN = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
 
 
 def _sdk_reference(entries: list[logs_pb2.LogEntry]) -> logs_service_pb2.ExportLogsServiceRequest:
-    """What the SDK's logger made of each entry: the contract the forwarder keeps."""
     exporter = InMemoryLogRecordExporter()
     provider = LoggerProvider(resource=RESOURCE, shutdown_on_exit=False)
     provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
-    logger = provider.get_logger("pulse.ingest", __version__)
-    text = {5: "DEBUG", 9: "INFO", 13: "WARN", 17: "ERROR", 21: "FATAL"}
-    for entry in entries:
-        context = None
-        trace_id, span_id = _int_id(entry.trace_id, 32), _int_id(entry.span_id, 16)
-        if trace_id and span_id:
-            span = NonRecordingSpan(SpanContext(trace_id, span_id, True, TraceFlags(1)))
-            context = trace.set_span_in_context(span)
-        attributes = dict(entry.attributes)
-        attributes["pulse.log.source"] = entry.source
-        attributes["pulse.log.sequence"] = entry.sequence
-        if entry.task_id:
-            attributes["pulse.log.task_id"] = entry.task_id
-        stamp = entry.time.ToNanoseconds()
-        logger.emit(
-            timestamp=stamp if 0 <= stamp <= 2**63 - 1 else None,
-            context=context,
-            severity_number=SeverityNumber(entry.severity),
-            severity_text=text.get(entry.severity, "INFO"),
-            body=entry.message,
-            attributes=attributes,
-        )
+    emit_as_sdk_log_records(provider, entries)
     return encode_logs(exporter.get_finished_logs())
-
-
-def _int_id(value: str, length: int) -> int:
-    if len(value) != length:
-        return 0
-    try:
-        return int(value, 16)
-    except ValueError:
-        return 0
 
 
 def _entries() -> list[logs_pb2.LogEntry]:

@@ -300,7 +300,17 @@ async def test_subscriber_limit_and_cleanup_on_cancel(pulse_server) -> None:
     assert metric_total(srv.telemetry, "pulse.monitor.subscribers") == 0
 
 
-async def test_accepted_entries_become_log_records(pulse_server) -> None:
+async def _forwarded(srv, count: int) -> list:
+    """The log records the server forwarded, once ``count`` of them are there."""
+    for _ in range(500):
+        records = srv.telemetry.forwarded.records()
+        if len(records) >= count:
+            return records
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{count} forwarded records expected, got {len(records)}")
+
+
+async def test_accepted_entries_are_forwarded_as_log_records(pulse_server) -> None:
     srv = await pulse_server()
     stub = logs_pb2_grpc.LogServiceStub(srv.channel)
     await ingest(
@@ -313,30 +323,48 @@ async def test_accepted_entries_become_log_records(pulse_server) -> None:
                     task_id="t-1",
                     trace_id="0af7651916cd43dd8448eb211c80319c",
                     span_id="b7ad6b7169203331",
-                )
+                ),
+                entry("no ids of its own"),
             ]
         ),
     )
-    records = [
-        r.log_record
-        for r in srv.telemetry.log_exporter.get_finished_logs()
-        if r.instrumentation_scope.name == "pulse.ingest"
+    own, plain = await _forwarded(srv, 2)
+    assert own.body.string_value == "secret=[REDACTED]"
+    assert own.severity_number == WARN
+    attributes = {kv.key: kv.value for kv in own.attributes}
+    assert attributes["pulse.log.source"].string_value == "web-1"
+    assert attributes["pulse.log.task_id"].string_value == "t-1"
+    assert attributes["pulse.log.sequence"].int_value > 0
+    assert own.trace_id.hex() == "0af7651916cd43dd8448eb211c80319c"
+    scope = srv.telemetry.forwarded.requests[0].resource_logs[0].scope_logs[0].scope
+    assert scope.name == "pulse.ingest"
+    batch_spans = [
+        s for s in srv.telemetry.span_exporter.get_finished_spans() if s.name == "ingest.batch"
     ]
-    assert len(records) == 1
-    record = records[0]
-    assert record.body == "secret=[REDACTED]"
-    assert record.severity_number.value == WARN
-    assert record.attributes["pulse.log.source"] == "web-1"
-    assert record.attributes["pulse.log.task_id"] == "t-1"
-    assert format(record.trace_id, "032x") == "0af7651916cd43dd8448eb211c80319c"
+    # An entry without ids carries those of the batch's span, on whichever replica forwards it.
+    assert plain.trace_id == batch_spans[-1].context.trace_id.to_bytes(16, "big")
+    assert plain.span_id == batch_spans[-1].context.span_id.to_bytes(8, "big")
+
+
+async def test_every_entry_is_forwarded_once_whichever_replica_ingests_it(pulse_server) -> None:
+    first, second = await pulse_server(), await pulse_server()
+    for srv, name in ((first, "a"), (second, "b")):
+        stub = logs_pb2_grpc.LogServiceStub(srv.channel)
+        await ingest(stub, logs_pb2.IngestRequest(entries=[entry(f"{name}{i}") for i in range(5)]))
+    for _ in range(1000):
+        if len(first.telemetry.forwarded.records() + second.telemetry.forwarded.records()) >= 10:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.3)  # a second copy would have arrived by now
+    bodies = [
+        r.body.string_value for srv in (first, second) for r in srv.telemetry.forwarded.records()
+    ]
+    assert sorted(bodies) == sorted(f"{n}{i}" for n in "ab" for i in range(5))
 
 
 async def test_log_records_can_be_switched_off(pulse_server) -> None:
     srv = await pulse_server(ingest={"emit_log_records": False})
     stub = logs_pb2_grpc.LogServiceStub(srv.channel)
     await ingest(stub, logs_pb2.IngestRequest(entries=[entry("quiet")]))
-    assert not [
-        r
-        for r in srv.telemetry.log_exporter.get_finished_logs()
-        if r.instrumentation_scope.name == "pulse.ingest"
-    ]
+    await asyncio.sleep(0.2)
+    assert not srv.telemetry.forwarded.records()

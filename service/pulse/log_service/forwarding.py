@@ -16,19 +16,22 @@ import contextlib
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import grpc
-from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 
 from pulse.log_service.otlp_logs import BatchContext, OtlpLogEncoder
+from pulse.telemetry.log_export import Export
 from pulse.v1 import logs_pb2
 
-__all__ = ["EXPORT_METHOD", "RETRYABLE", "LogForwarder", "grpc_exporter"]
+__all__ = ["MAX_EXPORT_BYTES", "RETRYABLE", "LogForwarder"]
 
 _log = logging.getLogger("pulse.logs.forwarding")
 
-EXPORT_METHOD = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
+# Entries' bytes per export: with the records' own keys, well below the 4 MiB a receiver takes
+# by default (the collector's OTLP receiver, grpc's max_recv_msg_size).
+MAX_EXPORT_BYTES = 2 * 1024 * 1024
+
 # OTLP/gRPC: the codes a client retries (RESOURCE_EXHAUSTED only when the server says when).
 RETRYABLE = frozenset(
     {
@@ -41,23 +44,8 @@ RETRYABLE = frozenset(
     }
 )
 
-# A serialized ExportLogsServiceRequest and a timeout -> the records the receiver rejected.
-Export = Callable[[bytes, float], Awaitable[int]]
-
-
-def grpc_exporter(channel: grpc.aio.Channel) -> Export:
-    """Exports serialized requests over OTLP/gRPC on ``channel``."""
-    call = channel.unary_unary(
-        EXPORT_METHOD,
-        request_serializer=None,  # already serialized
-        response_deserializer=logs_service_pb2.ExportLogsServiceResponse.FromString,
-    )
-
-    async def export(request: bytes, timeout_s: float) -> int:
-        response = await call(request, timeout=timeout_s)
-        return response.partial_success.rejected_log_records
-
-    return export
+Done = Callable[[], None]
+_Queued = tuple[Sequence[logs_pb2.LogEntry], BatchContext, int, int, Done | None]
 
 
 class LogForwarder:
@@ -72,6 +60,7 @@ class LogForwarder:
         max_queue_entries: int = 100_000,
         max_queue_bytes: int = 64 * 1024 * 1024,
         max_export_entries: int = 4096,
+        max_export_bytes: int = MAX_EXPORT_BYTES,
         timeout_s: float = 10.0,
         retry_initial_s: float = 0.5,
         retry_max_s: float = 5.0,
@@ -81,12 +70,12 @@ class LogForwarder:
         self._encoder, self._export = encoder, export
         self.max_queue_batches = max_queue_batches
         self.max_queue_entries, self.max_queue_bytes = max_queue_entries, max_queue_bytes
-        self._max_export_entries = max_export_entries
+        self._max_export_entries, self._max_export_bytes = max_export_entries, max_export_bytes
         self._timeout_s = timeout_s
         self._retry_initial_s, self._retry_max_s = retry_initial_s, retry_max_s
         self._retry_max_elapsed_s = retry_max_elapsed_s
         self._clock = clock
-        self._queue: deque[tuple[Sequence[logs_pb2.LogEntry], BatchContext, int, int]] = deque()
+        self._queue: deque[_Queued] = deque()
         self.queued_entries = self.queued_bytes = 0
         self.forwarded = 0
         self.retries = 0
@@ -95,25 +84,30 @@ class LogForwarder:
         self._task: asyncio.Task | None = None
         self._stopping = False
 
+    def fits(self, entries: int, size: int) -> bool:
+        """Whether a batch of ``entries`` and ``size`` bytes would be queued now."""
+        return not self._stopping and (
+            len(self._queue) < self.max_queue_batches
+            and self.queued_entries + entries <= self.max_queue_entries
+            and self.queued_bytes + size <= self.max_queue_bytes
+        )
+
     def submit(
         self,
         entries: Sequence[logs_pb2.LogEntry],
         size: int,
         context: BatchContext | None = None,
+        done: Done | None = None,
     ) -> bool:
         """Queue a batch of ``size`` bytes without waiting; False when it was dropped (the
-        queue is full or the forwarder stopped), counted as ``queue_full``."""
+        queue is full or the forwarder stopped), counted as ``queue_full``. ``done`` is called
+        once the batch is exported or dropped; ``context`` defaults to the current span's."""
         n = len(entries)
-        if (
-            self._stopping
-            or len(self._queue) >= self.max_queue_batches
-            or self.queued_entries + n > self.max_queue_entries
-            or self.queued_bytes + size > self.max_queue_bytes
-        ):
+        if not self.fits(n, size):
             self.dropped["queue_full"] += n
             return False
         context = BatchContext.current() if context is None else context
-        self._queue.append((entries, context, time.time_ns(), size))
+        self._queue.append((entries, context, time.time_ns(), size, done))
         self.queued_entries += n
         self.queued_bytes += size
         self._ready.set()
@@ -149,25 +143,32 @@ class LogForwarder:
             except asyncio.CancelledError:
                 self.dropped["shutdown"] += sum(len(b[0]) for b in batches)
                 raise
+            finally:
+                for *_, done in batches:
+                    if done is not None:
+                        done()
 
-    def _take(self) -> list[tuple[Sequence[logs_pb2.LogEntry], BatchContext, int]]:
-        taken, count = [], 0
-        while self._queue and (
-            not taken or count + len(self._queue[0][0]) <= self._max_export_entries
-        ):
-            entries, context, observed, size = self._queue.popleft()
-            self.queued_entries -= len(entries)
-            self.queued_bytes -= size
-            count += len(entries)
-            taken.append((entries, context, observed))
+    def _take(self) -> list[_Queued]:
+        """Whole batches up to the export's entries and bytes (at least one batch)."""
+        taken, count, size = [], 0, 0
+        while self._queue:
+            head = self._queue[0]
+            if taken and (
+                count + len(head[0]) > self._max_export_entries
+                or size + head[3] > self._max_export_bytes
+            ):
+                break
+            self._queue.popleft()
+            self.queued_entries -= len(head[0])
+            self.queued_bytes -= head[3]
+            count += len(head[0])
+            size += head[3]
+            taken.append(head)
         return taken
 
-    async def _deliver(
-        self, batches: list[tuple[Sequence[logs_pb2.LogEntry], BatchContext, int]]
-    ) -> None:
+    async def _deliver(self, batches: list[_Queued]) -> None:
         count = sum(len(b[0]) for b in batches)
-        request = self._encoder.encode(batches)
-        del batches  # the encoded request is all an export keeps
+        request = self._encoder.encode([(b[0], b[1], b[2]) for b in batches])
         deadline = self._clock() + self._retry_max_elapsed_s
         delay = self._retry_initial_s
         while True:
@@ -205,5 +206,8 @@ class LogForwarder:
     def _drop_queued(self, reason: str) -> None:
         if self.queued_entries:
             self.dropped[reason] += self.queued_entries
+        for *_, done in self._queue:
+            if done is not None:
+                done()
         self._queue.clear()
         self.queued_entries = self.queued_bytes = 0

@@ -12,6 +12,13 @@ in the batch``. One message per batch, rather than JetStream's atomic batches of
 entry: measured here, a batch of 100 entries took 0.2 ms as one message and 6.6 ms as an atomic
 batch.
 
+With forwarding on (``forward_to``), every replica also joins one durable consumer of the
+stream as a queue group, so each batch is forwarded to the logs backend by exactly one replica,
+acknowledged once its forwarder has exported it (or dropped it, counted) and handed to another
+replica if that one goes away first; a replica whose forwarder is full declines the batch for a
+second rather than dropping it. The ids of the ``ingest.batch`` span travel in a header, so
+forwarded records carry them as they would have on the replica that ingested them.
+
 At start a replica reads back the newest ``replay`` messages, so its Monitor backlog spans what
 was stored before it started; after an outage the connection and the consumer resume by
 themselves where they stopped.
@@ -35,7 +42,10 @@ from nats.js.api import ConsumerConfig, DeliverPolicy, DiscardPolicy, StorageTyp
 from opentelemetry.metrics import Meter, Observation
 from opentelemetry.trace import Tracer
 
+from pulse.log_service.buffer import ENTRY_OVERHEAD
 from pulse.log_service.bus import REPLAYED, BatchTooLarge, BusUnavailable, Deliver
+from pulse.log_service.forwarding import LogForwarder
+from pulse.log_service.otlp_logs import BatchContext
 from pulse.telemetry.clients import MessagingCalls
 from pulse.v1 import logs_pb2
 
@@ -46,6 +56,13 @@ _log = logging.getLogger("pulse.logs")
 # Above any batch's entry count (ingest.max_batch_entries is at most 100 000).
 SEQUENCE_STRIDE = 1_000_000
 ACCEPTED_HEADER = "Pulse-Accepted"  # wall-clock nanoseconds at which the batch was accepted
+TRACE_HEADER = "Pulse-Trace"  # trace id, span id and flags of the batch's ingest.batch span
+FORWARD_CONSUMER = "pulse-forward"  # the durable consumer, and queue group, of forwarding
+# A batch a replica took for forwarding and did not acknowledge goes to another after this (the
+# forwarder gives up on an export after retry_max_elapsed_s, 60 s by default).
+FORWARD_ACK_WAIT_S = 120.0
+FORWARD_MAX_PENDING = 1024  # batches handed out for forwarding, not yet acknowledged
+FORWARD_DECLINE_S = 1.0  # a full forwarder's batch is offered again after this
 HEARTBEAT_S = 2.0  # the consumer notices a lost server within two heartbeats
 # Batches read from the server and not yet handed over: past these the client drops them and
 # the ordered consumer reads them again from the stream (pulse.memory counts the bytes).
@@ -116,6 +133,8 @@ class JetStreamBus:
         self._read_to = 0  # the stream sequence of the last message read
         self._read = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._forwarder: LogForwarder | None = None
+        self._acks: set[asyncio.Future] = set()
         meter.create_observable_gauge(
             "pulse.bus.consumer.pending",
             unit="{message}",
@@ -124,6 +143,10 @@ class JetStreamBus:
         )
 
     # Lifecycle ---------------------------------------------------------------------------------
+
+    def forward_to(self, forwarder: LogForwarder) -> None:
+        """Forward every batch of the stream, shared with the other replicas (before start)."""
+        self._forwarder = forwarder
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._supervise(), name="log-bus")
@@ -154,6 +177,11 @@ class JetStreamBus:
                 f"one message ({limit}): send fewer entries per batch"
             )
         headers = {ACCEPTED_HEADER: str(time.time_ns())}
+        context = BatchContext.current()
+        if context.trace_id:
+            headers[TRACE_HEADER] = (
+                f"{context.trace_id:032x}-{context.span_id:016x}-{context.flags:02x}"
+            )
         if batch_id and self._dedup_window_s > 0:
             headers["Nats-Msg-Id"] = message_id(batch_id)
         try:
@@ -238,6 +266,23 @@ class JetStreamBus:
                 pending_msgs_limit=CONSUMER_PENDING_MESSAGES,
                 pending_bytes_limit=CONSUMER_PENDING_BYTES,
             )
+        if self._forwarder is not None:
+            with self._calls.call("subscribe", self._subject):
+                await self._js.subscribe(
+                    self._subject,
+                    queue=FORWARD_CONSUMER,
+                    durable=FORWARD_CONSUMER,
+                    stream=self._stream,
+                    cb=self._on_forward,
+                    manual_ack=True,
+                    config=ConsumerConfig(
+                        deliver_policy=DeliverPolicy.ALL,
+                        ack_wait=FORWARD_ACK_WAIT_S,
+                        max_ack_pending=FORWARD_MAX_PENDING,
+                    ),
+                    pending_msgs_limit=CONSUMER_PENDING_MESSAGES,
+                    pending_bytes_limit=CONSUMER_PENDING_BYTES,
+                )
 
     def _stream_config(self) -> StreamConfig:
         return StreamConfig(
@@ -288,6 +333,37 @@ class JetStreamBus:
         self._read_to = sequence
         self._read.set()
 
+    async def _on_forward(self, msg: Msg) -> None:
+        forwarder = self._forwarder
+        assert forwarder is not None
+        sequence = msg.metadata.sequence.stream
+        try:
+            batch = logs_pb2.IngestRequest.FromString(msg.data)
+        except Exception:  # only Pulse publishes here; a foreign message is skipped, loudly
+            _log.error("log bus: message %d is not a batch; not forwarded", sequence)
+            await self._settle(msg.ack())
+            return
+        entries = list(batch.entries)
+        size = len(msg.data) + len(entries) * ENTRY_OVERHEAD
+        if not forwarder.fits(len(entries), size):
+            await self._settle(msg.nak(delay=FORWARD_DECLINE_S))
+            return
+        base = sequence * SEQUENCE_STRIDE
+        for position, entry in enumerate(entries):
+            entry.sequence = base + position
+        forwarder.submit(entries, size, _trace_context(msg), lambda: self._acknowledge(msg))
+
+    def _acknowledge(self, msg: Msg) -> None:
+        ack = asyncio.ensure_future(self._settle(msg.ack()))
+        self._acks.add(ack)
+        ack.add_done_callback(self._acks.discard)
+
+    @staticmethod
+    async def _settle(reply) -> None:
+        """Acknowledge or decline a message; a lost connection means JetStream redelivers."""
+        with contextlib.suppress(*_UNREACHABLE):
+            await reply
+
     def _accepted(self, msg: Msg, sequence: int) -> float:
         """The batch's acceptance as a time of this process's monotonic clock (REPLAYED for
         what was stored before this replica started)."""
@@ -309,3 +385,12 @@ class JetStreamBus:
 
     async def _on_reconnected(self) -> None:
         _log.info("log bus reconnected")
+
+
+def _trace_context(msg: Msg) -> BatchContext:
+    """The ids of the span that ingested the batch, from its header (none when absent)."""
+    try:
+        trace_id, span_id, flags = (int(part, 16) for part in msg.headers[TRACE_HEADER].split("-"))
+    except (KeyError, TypeError, ValueError):
+        return BatchContext()
+    return BatchContext(trace_id, span_id, flags)

@@ -15,13 +15,20 @@ from opentelemetry.metrics import Observation
 from opentelemetry.trace import Status, StatusCode
 
 from pulse.config import Settings
-from pulse.log_service.buffer import REPLAYED, LogBuffer, Subscriber, encode_response
+from pulse.log_service.buffer import (
+    ENTRY_OVERHEAD,
+    REPLAYED,
+    LogBuffer,
+    Subscriber,
+    encode_response,
+)
 from pulse.log_service.bus import BatchTooLarge, BusUnavailable, LogBus
 from pulse.log_service.dedup import BatchDeduplicator
 from pulse.log_service.filters import CompiledFilter, InvalidFilter, compile_filter
+from pulse.log_service.forwarding import LogForwarder
 from pulse.log_service.ingest import BatchResult, IngestPipeline
 from pulse.log_service.jetstream import JetStreamBus
-from pulse.log_service.log_records import LogRecordEmitter
+from pulse.log_service.otlp_logs import OtlpLogEncoder
 from pulse.log_service.ratelimit import Bucket
 from pulse.log_service.ring import RingBus
 from pulse.server.decoding import UndecodableRequest
@@ -41,6 +48,8 @@ RETRY_SAFE = (
 )
 # What an entry may grow by in the pipeline (a time, a severity), beyond the request's size.
 ENTRY_GROWTH_BYTES = 32
+# On shutdown, what is queued for the logs backend gets this long to be exported.
+FORWARD_FLUSH_S = 5.0
 
 
 def build_bus(settings: Settings, telemetry: Telemetry, buffer: LogBuffer) -> LogBus:
@@ -163,9 +172,9 @@ class LogServicer(logs_pb2_grpc.LogServiceServicer):
             m.buffer_entries, m.buffer_bytes, m.max_response_entries, m.max_response_bytes
         )
         self.bus = build_bus(settings, telemetry, self.buffer)
-        # Log records cost the SDK tens of microseconds each: only when they go somewhere.
-        emit = settings.ingest.emit_log_records and settings.telemetry.enabled
-        self._emitter = LogRecordEmitter(telemetry.logger_provider) if emit else None
+        # Forwarding to the logs backend: made on the event loop when the component starts;
+        # set here only when this replica forwards its own batches (no shared log bus).
+        self.forwarder: LogForwarder | None = None
         self.ingest_streams = 0
         self.monitor_calls = 0
         # Looking for backlogs is the costly part of a filter update: one budget for all calls,
@@ -261,8 +270,12 @@ class LogServicer(logs_pb2_grpc.LogServiceServicer):
                 if not stored:
                     self._duplicate(totals, counts, span)
                     return
-                if self._emitter is not None:
-                    self._emitter.emit(result.accepted)
+                if self.forwarder is not None:
+                    # The request's size bounds the accepted entries' before their times and
+                    # sequences: enough for the forwarder's byte bound, at one C call.
+                    n = len(result.accepted)
+                    size = request.ByteSize() + n * (ENTRY_GROWTH_BYTES + ENTRY_OVERHEAD)
+                    self.forwarder.submit(result.accepted, size)
             accepted = len(result.accepted)
             totals.add(result)
             counts.add(result)
@@ -448,8 +461,34 @@ class LogComponent:
 
     def __init__(self, settings: Settings, telemetry: Telemetry) -> None:
         self.servicer = LogServicer(settings, telemetry)
+        self._settings, self._telemetry = settings, telemetry
+        self.forwarder: LogForwarder | None = None
         buffer = self.servicer.buffer
         meter = telemetry.meter
+        meter.create_observable_counter(
+            "pulse.log.forward.entries",
+            unit="{entry}",
+            description="Accepted entries forwarded to the logs backend, or dropped, by outcome.",
+            callbacks=[self._forwarded],
+        )
+        meter.create_observable_counter(
+            "pulse.log.forward.retries",
+            unit="{export}",
+            description="Exports to the logs backend tried again after a retryable failure.",
+            callbacks=[lambda _: self._forwarder_value(lambda f: f.retries)],
+        )
+        meter.create_observable_gauge(
+            "pulse.log.forward.queue.size",
+            unit="By",
+            description="Bytes of accepted entries waiting to be forwarded.",
+            callbacks=[lambda _: self._forwarder_value(lambda f: f.queued_bytes)],
+        )
+        meter.create_observable_gauge(
+            "pulse.log.forward.queue.limit",
+            unit="By",
+            description="Bytes of entries the forwarding queue holds (ingest.forward_queue_bytes).",
+            callbacks=[lambda _: self._forwarder_value(lambda f: f.max_queue_bytes)],
+        )
         meter.create_observable_gauge(
             "pulse.log.buffer.entries",
             unit="{entry}",
@@ -495,10 +534,42 @@ class LogComponent:
         server.add_registered_method_handlers(service, handlers)
 
     async def start(self) -> None:
+        if self._settings.ingest.emit_log_records and self._telemetry.forward_export is not None:
+            self.forwarder = self._forwarder()
+            await self.forwarder.start()
+            bus = self.servicer.bus
+            if isinstance(bus, JetStreamBus):
+                bus.forward_to(self.forwarder)  # one replica forwards each batch of the bus
+            else:
+                self.servicer.forwarder = self.forwarder
         await self.servicer.bus.start()
 
     async def stop(self) -> None:
+        if self.forwarder is not None:
+            await self.forwarder.stop(FORWARD_FLUSH_S)
         await self.servicer.bus.stop()
+
+    def _forwarder(self) -> LogForwarder:
+        queue_bytes = self._settings.ingest.forward_queue_bytes
+        assert self._telemetry.forward_export is not None
+        return LogForwarder(
+            OtlpLogEncoder(self._telemetry.resource),
+            self._telemetry.forward_export(),
+            max_queue_bytes=queue_bytes,
+            max_queue_entries=queue_bytes // ENTRY_OVERHEAD,
+        )
+
+    def _forwarded(self, _options) -> list[Observation]:
+        forwarder = self.forwarder
+        if forwarder is None:
+            return []
+        observations = [Observation(forwarder.forwarded, {c.ATTR_FORWARD_OUTCOME: "forwarded"})]
+        for reason, n in forwarder.dropped.items():
+            observations.append(Observation(n, {c.ATTR_FORWARD_OUTCOME: reason}))
+        return observations
+
+    def _forwarder_value(self, read) -> list[Observation]:
+        return [] if self.forwarder is None else [Observation(read(self.forwarder))]
 
     async def checks(self) -> dict[str, bool]:
         return {"log_bus": await self.servicer.bus.healthy()}

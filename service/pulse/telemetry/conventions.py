@@ -41,6 +41,8 @@ ATTR_RPC_TYPE = "pulse.rpc.type"  # unary | client_stream | server_stream | bidi
 ATTR_INGEST_OUTCOME = "pulse.ingest.outcome"  # accepted | rate_limited | rejected
 ATTR_INGEST_MODIFICATION = "pulse.ingest.modification"  # redacted | truncated
 ATTR_RATELIMIT_SCOPE = "pulse.ratelimit.scope"  # global | source | task
+# forwarded | queue_full | export_failed | retries_exhausted | rejected | shutdown
+ATTR_FORWARD_OUTCOME = "pulse.log.forward.outcome"
 ATTR_BATCH_OUTCOME = "pulse.ingest.batch.outcome"  # applied | duplicate | invalid
 ATTR_FILTER_OUTCOME = "pulse.monitor.filter.outcome"  # applied | invalid
 ATTR_SENSOR_OUTCOME = "pulse.sensor.outcome"  # accepted | duplicate | rejected

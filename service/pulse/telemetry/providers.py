@@ -10,7 +10,7 @@ import contextlib
 import os
 import socket
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from opentelemetry import metrics, trace
@@ -33,6 +33,7 @@ from prometheus_client import CollectorRegistry
 
 from pulse import __version__
 from pulse.telemetry.instruments import Instruments
+from pulse.telemetry.log_export import Export, InMemoryExport, grpc_exporter, otlp_channel
 from pulse.telemetry.process_metrics import register_process_metrics
 
 __all__ = [
@@ -47,8 +48,8 @@ __all__ = [
 # timely; OTEL_METRIC_EXPORT_INTERVAL still wins.
 DEFAULT_EXPORT_INTERVAL_MS = 10_000
 # Bounded queues: a dead collector costs dropped telemetry, never memory or blocked calls.
-# Log records carry ingested entries (up to ingest.max_entry_bytes each), hence their shorter
-# queue; pulse.memory counts both.
+# Log records are Pulse's own log lines (ingested entries are forwarded apart, see
+# log_service.forwarding); pulse.memory counts both queues.
 MAX_QUEUE = 4096
 MAX_LOG_QUEUE = 2048
 MAX_EXPORT_BATCH = 512
@@ -67,6 +68,10 @@ class Telemetry:
     span_exporter: InMemorySpanExporter | None = None
     metric_reader: InMemoryMetricReader | None = None
     log_exporter: InMemoryLogRecordExporter | None = None
+    # How ingested entries are forwarded to the logs backend (log_service.forwarding): made
+    # when the forwarder starts, on the event loop. None: they are not forwarded.
+    forward_export: Callable[[], Export] | None = None
+    forwarded: InMemoryExport | None = None
 
     @property
     def tracer(self) -> trace.Tracer:
@@ -183,7 +188,13 @@ def build_telemetry(
     )
     instruments = Instruments.create(meter_provider.get_meter("pulse", __version__))
     return Telemetry(
-        resource, tracer_provider, meter_provider, logger_provider, instruments, registry
+        resource,
+        tracer_provider,
+        meter_provider,
+        logger_provider,
+        instruments,
+        registry,
+        forward_export=_otlp_forward_export if export else None,
     )
 
 
@@ -198,6 +209,7 @@ def build_test_telemetry(service_name: str = "pulse") -> Telemetry:
         resource, [SimpleSpanProcessor(spans)], [reader], [SimpleLogRecordProcessor(logs)], registry
     )
     instruments = Instruments.create(meter_provider.get_meter("pulse", __version__))
+    forwarded = InMemoryExport()
     return Telemetry(
         resource,
         tracer_provider,
@@ -208,7 +220,14 @@ def build_test_telemetry(service_name: str = "pulse") -> Telemetry:
         span_exporter=spans,
         metric_reader=reader,
         log_exporter=logs,
+        forward_export=lambda: forwarded,
+        forwarded=forwarded,
     )
+
+
+def _otlp_forward_export() -> Export:
+    """OTLP/gRPC to the endpoint of the standard ``OTEL_EXPORTER_OTLP_*`` variables."""
+    return grpc_exporter(*otlp_channel())
 
 
 def _otlp_span_exporter() -> SpanExporter:
