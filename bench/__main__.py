@@ -93,24 +93,36 @@ async def _telemetry(tmp: Path, figures: dict[str, list[float]]) -> None:
             ingest_cpu = (cpu_seconds(server.process) - cpu0) / (on * INGEST_SECONDS)
         with pulse(tmp / "fwd", otlp_endpoint=live.otlp_endpoint, log_records=True) as server:
             forwarding = await ingest_rate(server.port)
-        forwarded, forward_cpu = await forward_rate(live.otlp_endpoint.removeprefix("http://"))
+    with collector(tmp / "collector-vl", victorialogs=True) as live:
+        assert live.logs_backend is not None
+        collector0, backend0 = cpu_seconds(live.process), cpu_seconds(live.logs_backend)
+        forwarded, forward_cpu, count = await forward_rate(
+            live.otlp_endpoint.removeprefix("http://")
+        )
+        await asyncio.sleep(2)  # the collector's batch and queue hand the last ones on
+        collector_cpu = (cpu_seconds(live.process) - collector0) / count
+        backend_cpu = (cpu_seconds(live.logs_backend) - backend0) / count
     _line("instrumentation off (no-op providers)", f"{off:,.0f} entries/s")
     _line("instrumentation on, exported", f"{on:,.0f} entries/s", on / off, "off")
-    _line(
-        "entries forwarded to the collector",
-        f"{forwarding:,.0f} entries/s",
-        forwarding / on,
-        "forwarding off",
-    )
-    _line("forwarder alone (bench.workloads)", f"{forwarded:,.0f} entries/s")
+    _line("forwarding to the collector", f"{forwarding:,.0f} entries/s", forwarding / on, "off")
+    _line("forwarder alone into VictoriaLogs", f"{forwarded:,.0f} entries/s")
     predicted = ingest_cpu / (ingest_cpu + forward_cpu)
     print(
-        f"  {'':<40} {'':>18}  Pulse {ingest_cpu * 1e6:.2f} us/entry, forwarder "
-        f"{forward_cpu * 1e6:.2f} us/entry: in one process {predicted:.2f} x forwarding off"
+        f"  CPU per entry: Pulse ingest {ingest_cpu * 1e6:.2f} us, its forwarder "
+        f"{forward_cpu * 1e6:.2f} us (in one process {predicted:.2f} x forwarding off), "
+        f"collector {collector_cpu * 1e6:.2f} us, VictoriaLogs {backend_cpu * 1e6:.2f} us",
+        flush=True,
     )
     figures["instrumentation"].append(on / off)
     figures["forwarding"].append(forwarding / on)
     figures["forwarder"].append(predicted)
+    for key, value in (
+        ("ingest_us", ingest_cpu),
+        ("forwarder_us", forward_cpu),
+        ("collector_us", collector_cpu),
+        ("victorialogs_us", backend_cpu),
+    ):
+        figures[key].append(value * 1e6)
 
 
 async def _streams(tmp: Path, figures: dict[str, list[float]]) -> None:
@@ -134,6 +146,7 @@ async def _streams(tmp: Path, figures: dict[str, list[float]]) -> None:
     _line("bare grpc.aio stream, CPU per sample", f"{bare_cpu * 1e6:.0f} us")
     _line("Pulse, CPU per sample", f"{cpu * 1e6:.0f} us", cpu / bare_cpu, "bare stream")
     figures["stream_lag"].append(p99(lags) / p99(base_lags))
+    figures["stream_us"].append(cpu * 1e6)
     figures["stream_cpu"].append(cpu / bare_cpu)
 
 
@@ -181,6 +194,7 @@ async def _memory(tmp: Path, figures: dict[str, list[float]]) -> None:
         "bare bidi",
     )
     figures["idle_memory"].append(per["pulse"] / per["bare"])
+    figures["idle_kib"].append(per["pulse"] / 1024)
 
 
 def _summary(figures: dict[str, list[float]], runs: int) -> None:
@@ -194,6 +208,25 @@ def _summary(figures: dict[str, list[float]], runs: int) -> None:
         met = now >= target if kind == "min" else now <= target
         shown = f"{before:.2f}" if before is not None else "-"
         print(f"  {label:<72} {shown:>6} {sign} {target:<5} {now:6.2f} {'' if met else '(missed)'}")
+
+
+# Inputs of docs/capacity.md: medians of what one entry or sample costs where.
+PER_UNIT = {
+    "ingest_us": "Pulse, CPU per entry ingested (instrumented, forwarding off)",
+    "forwarder_us": "Pulse's forwarder, CPU per entry forwarded",
+    "collector_us": "collector, CPU per entry into VictoriaLogs",
+    "victorialogs_us": "VictoriaLogs, CPU per entry stored",
+    "stream_us": "Pulse, CPU per StreamMetrics sample",
+    "idle_kib": "Pulse, memory per idle Monitor stream (KiB)",
+}
+
+
+def _per_unit(figures: dict[str, list[float]]) -> None:
+    shown = [(label, figures[key]) for key, label in PER_UNIT.items() if figures[key]]
+    if shown:
+        print("  cost per unit (medians):")
+    for label, values in shown:
+        print(f"    {label:<62} {statistics.median(values):8.2f}")
 
 
 def _machine() -> str:
@@ -234,6 +267,7 @@ async def main(names: list[str]) -> None:
         print("[7/7] what each instrument costs on the hot paths (this process, SDK providers) …")
         micro.report()
     _summary(figures, runs)
+    _per_unit(figures)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ from bench.workloads import BATCH, accepted_batches, batches
 from pulse.config import MonitorSettings, Settings
 from pulse.log_service.buffer import LogBuffer, Subscriber
 from pulse.log_service.filters import compile_filter
-from pulse.log_service.log_records import LogRecordEmitter
 from pulse.log_service.otlp_logs import BatchContext, OtlpLogEncoder
 from pulse.log_service.service import LogServicer
 from pulse.telemetry import build_telemetry
@@ -72,7 +71,6 @@ def _cases() -> list[Case]:
         with tracer.start_as_current_span("ingest.batch") as span:
             span.set_attributes({"pulse.ingest.batch_id": "b", "pulse.ingest.entries": BATCH})
 
-    emitter = LogRecordEmitter(telemetry.logger_provider)
     fresh = iter([list(request.entries) for request in batches(PIPELINE_REPEAT + 1)])
     rows = [
         ("span ingest.batch", "Ingest, per batch", BATCH, "entry", batch_span, 5_000),
@@ -94,8 +92,6 @@ def _cases() -> list[Case]:
          fan_out_batch, 2_000),
         ("OTLP encoding", "forwarder, per export", BATCH, "entry",
          lambda: encoder.encode([(accepted, BatchContext(), 1)]), 2_000),
-        ("SDK log record (the path it replaces)", "Ingest, per entry", 1, "entry",
-         lambda: emitter.emit(accepted[:1]), 5_000),
     ]  # fmt: skip
     return [Case(*row) for row in rows]
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,26 +139,46 @@ class Collector:
     otlp_endpoint: str
     metrics_url: str
     process: psutil.Process
+    logs_backend: psutil.Process | None = None
 
 
-def _collector_binary() -> str:
+def _binary(name: str) -> str:
     build = REPO / "deploy" / "local" / "build.sh"
-    print("  collector: deploy/local/build.sh path otelcol (builds it on first use) …", flush=True)
-    done = subprocess.run(["bash", str(build), "path", "otelcol"], check=True, capture_output=True)
+    print(f"  {name}: deploy/local/build.sh path {name} (builds it on first use) …", flush=True)
+    done = subprocess.run(["bash", str(build), "path", name], check=True, capture_output=True)
     return done.stdout.decode().strip().splitlines()[-1]
 
 
 @contextmanager
-def collector(tmp: Path) -> Iterator[Collector]:
+def _victorialogs(tmp: Path) -> Iterator[Proc]:
+    """VictoriaLogs as the local stack runs it, on a port and in a directory of its own."""
+    port = free_port()
+    args = [
+        _binary("victorialogs"),
+        f"-httpListenAddr=127.0.0.1:{port}",
+        f"-storageDataPath={tmp / 'victorialogs'}",
+        "-retentionPeriod=100y",
+        "-futureRetention=100y",
+        "-loggerLevel=WARN",
+    ]
+    with _process(args, port, log=tmp / "victorialogs.log") as proc:
+        yield proc
+
+
+@contextmanager
+def collector(tmp: Path, victorialogs: bool = False) -> Iterator[Collector]:
     """The project's collector (deploy/otel-collector/config.yaml, its queues on disk) receiving
     on loopback; its exporters send to ``bench.baselines otlp-sink``, which acknowledges
-    everything, so the figures are Pulse's and the collector's, not a backend's."""
-    binary = _collector_binary()
+    everything, so the figures are Pulse's and the collector's, not a backend's; with
+    ``victorialogs`` its logs go to a VictoriaLogs of their own."""
+    binary = _binary("otelcol")
     tmp.mkdir(parents=True, exist_ok=True)
-    grpc_port, metrics_port = free_port(), free_port()
-    sink_grpc_port = free_port()
-    with baseline("otlp-sink", sink_grpc_port) as sink:
+    grpc_port, metrics_port, sink_grpc_port = free_port(), free_port(), free_port()
+    with ExitStack() as stack:
+        sink = stack.enter_context(baseline("otlp-sink", sink_grpc_port))
+        logs = stack.enter_context(_victorialogs(tmp)) if victorialogs else None
         sink_http, sink_grpc = f"http://127.0.0.1:{sink.port}", f"127.0.0.1:{sink_grpc_port}"
+        logs_url = f"http://127.0.0.1:{logs.port}/insert/opentelemetry" if logs else sink_http
         env = {
             "OTELCOL_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{grpc_port}",
             "OTELCOL_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{free_port()}",
@@ -167,7 +187,7 @@ def collector(tmp: Path) -> Iterator[Collector]:
             "OTELCOL_STORAGE_DIR": str(tmp / "queue"),
             "JAEGER_OTLP_ENDPOINT": sink_grpc,
             "PROMETHEUS_OTLP_ENDPOINT": sink_http,
-            "LOGS_OTLP_ENDPOINT": sink_http,
+            "LOGS_OTLP_ENDPOINT": logs_url,
         }
         config = REPO / "deploy" / "otel-collector" / "config.yaml"
         args = [binary, f"--config={config}"]
@@ -176,4 +196,5 @@ def collector(tmp: Path) -> Iterator[Collector]:
                 f"http://127.0.0.1:{grpc_port}",
                 f"http://127.0.0.1:{metrics_port}/metrics",
                 proc.process,
+                logs.process if logs else None,
             )

@@ -172,13 +172,14 @@ def accepted_batches(count: int = 50) -> list[list[logs_pb2.LogEntry]]:
     return out
 
 
-async def forward_rate(endpoint: str, seconds: float = INGEST_SECONDS) -> tuple[float, float]:
+async def forward_rate(endpoint: str, seconds: float = INGEST_SECONDS) -> tuple[float, float, int]:
     """Entries per second the forwarder of this process encodes and exports to the OTLP/gRPC
-    ``endpoint``, and the CPU seconds of this process per entry, over ``seconds``."""
+    ``endpoint``, the CPU seconds of this process per entry, and how many, over ``seconds``."""
     from opentelemetry.sdk.resources import Resource
 
-    from pulse.log_service.forwarding import LogForwarder, grpc_exporter
+    from pulse.log_service.forwarding import LogForwarder
     from pulse.log_service.otlp_logs import OtlpLogEncoder
+    from pulse.telemetry.log_export import grpc_exporter
 
     prepared = accepted_batches()
     me = psutil.Process()
@@ -199,4 +200,5 @@ async def forward_rate(endpoint: str, seconds: float = INGEST_SECONDS) -> tuple[
         await forwarder.stop(timeout_s=30)
         elapsed = time.perf_counter() - started
         cpu = sum(me.cpu_times()[:2]) - cpu0
-    return forwarder.forwarded / elapsed, cpu / max(forwarder.forwarded, 1)
+    count = max(forwarder.forwarded, 1)
+    return forwarder.forwarded / elapsed, cpu / count, count
