@@ -67,6 +67,15 @@ def _cases() -> list[Case]:
         for subscriber in fan_out.subscribers:
             subscriber.queue.clear()
 
+    ring = LogBuffer(10_000, 16 << 20)
+    published = logs_pb2.IngestRequest(entries=accepted).SerializeToString()
+
+    def follow_bus() -> None:
+        entries = list(logs_pb2.IngestRequest.FromString(published).entries)
+        for position, entry in enumerate(entries):
+            entry.sequence = 1_000_000 + position
+        ring.extend(entries, 0.0)
+
     def batch_span() -> None:
         with tracer.start_as_current_span("ingest.batch") as span:
             span.set_attributes({"pulse.ingest.batch_id": "b", "pulse.ingest.entries": BATCH})
@@ -90,6 +99,8 @@ def _cases() -> list[Case]:
          lambda: servicer.pipeline.process(next(fresh)), PIPELINE_REPEAT),
         ("ring + fan-out, 10 match-all subscribers", "Ingest, per batch", BATCH, "entry",
          fan_out_batch, 2_000),
+        ("following the bus: decode, keep in the ring", "every replica, per batch", BATCH,
+         "entry", follow_bus, 2_000),
         ("OTLP encoding", "forwarder, per export", BATCH, "entry",
          lambda: encoder.encode([(accepted, BatchContext(), 1)]), 2_000),
     ]  # fmt: skip
