@@ -12,6 +12,7 @@ N times and reports the median of each figure.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import platform
 import statistics
@@ -262,6 +263,10 @@ async def main(names: list[str]) -> None:
             root = Path(tmp) / f"run-{run}"
             for name, section in SECTIONS.items():
                 if name in chosen:
+                    # This process measures too (lags on receipt): what earlier sections left
+                    # must not be walked by its collector in the middle of a measurement.
+                    gc.collect()
+                    gc.freeze()
                     await section(root, figures)
     if "micro" in chosen:
         print("[7/7] what each instrument costs on the hot paths (this process, SDK providers) …")
