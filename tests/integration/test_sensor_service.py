@@ -144,9 +144,14 @@ async def test_temperature_gauge_bounds_its_sensor_label(pulse_server) -> None:
     srv = await pulse_server(sensors={"max_labelled_sensors": 2})
     stub = sensors_pb2_grpc.SensorServiceStub(srv.channel)
     await record(stub, *(reading(f"r{i}", f"s{i}", 20.0 + i) for i in range(4)))
-    labels = {
-        a["pulse.sensor.id"] for a, _ in metric_points(srv.telemetry, "pulse.sensor.temperature")
-    }
+    # Shared state exports summaries from its change feed, after Record has returned.
+    labels: set[str] = set()
+    for _ in range(200):
+        points = metric_points(srv.telemetry, "pulse.sensor.temperature")
+        labels |= {a["pulse.sensor.id"] for a, _ in points}
+        if "other" in labels:
+            break
+        await asyncio.sleep(0.05)
     assert labels == {"s0", "s1", "other"}
     spans = [s.name for s in srv.telemetry.span_exporter.get_finished_spans()]
     assert spans.count("sensor.record") == 4
