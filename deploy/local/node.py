@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cluster import Cluster
-from processes import Processes, StartupError, tool
+from processes import Processes, StartupError, alive, tool
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -106,26 +106,10 @@ class Node:
 
     # The machine-wide lock ------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        """Serialises up and down on this machine; never waits for another one to finish."""
-        LOCK.parent.mkdir(parents=True, exist_ok=True)
-        with LOCK.open("a+") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise NodeBusy(
-                    f"another node is starting or stopping on this machine ({LOCK} is locked)"
-                ) from None
-            yield
-
     def owner(self) -> dict | None:
         """The running node of this machine: its state dir and containerd pid, or None."""
-        try:
-            owner = json.loads(LOCK.read_text() or "null")
-        except (OSError, ValueError):
-            return None
-        if not owner or not Path(f"/proc/{owner.get('pid', 0)}").exists():
+        owner = _lock_record()
+        if not owner or not _alive(owner):
             return None
         return owner
 
@@ -142,7 +126,8 @@ class Node:
 
     def up(self, progress: Callable[[str], None] = print) -> float:
         """Start the whole node; return the seconds it took. A failed start is undone."""
-        with self._locked():
+        with _locked():
+            _reclaim(progress, self.env)
             self._claim()
             started = time.monotonic()
             try:
@@ -366,7 +351,7 @@ class Node:
     # Down -----------------------------------------------------------------------------------
 
     def down(self, progress: Callable[[str], None] = print) -> None:
-        with self._locked():
+        with _locked():
             owner = self.owner()
             if owner and owner["dir"] != str(self.dir):
                 raise NodeBusy(f"the node of this machine is {owner['dir']}'s, not this one's")
@@ -462,6 +447,51 @@ class Node:
                 if value is not None:
                     _set_sysctl(key, value)
             path.unlink()
+
+
+# The machine ----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _locked() -> Iterator[None]:
+    """Serialises up and down on this machine; never waits for another one to finish."""
+    LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with LOCK.open("a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise NodeBusy(
+                f"another node is starting or stopping on this machine ({LOCK} is locked)"
+            ) from None
+        yield
+
+
+def _lock_record() -> dict | None:
+    try:
+        return json.loads(LOCK.read_text() or "null")
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(record: dict) -> bool:
+    pid = int(record.get("pid") or 0)
+    return pid > 0 and alive(pid)
+
+
+def reclaim(progress: Callable[[str], None] = print, env: dict[str, str] | None = None) -> None:
+    """Remove what a node that never ran `down` (its processes killed) left on the machine."""
+    with _locked():
+        _reclaim(progress, env)
+
+
+def _reclaim(progress: Callable[[str], None], env: dict[str, str] | None) -> None:
+    """The lock still names the dead node: its own teardown removes its iptables chains, bridges,
+    mounts and cgroups and restores the sysctls it recorded. Called with the lock held."""
+    record = _lock_record()
+    if not record or _alive(record) or not record.get("dir"):
+        return
+    progress(f"removing what the node of {record['dir']} left: it was never stopped…")
+    Node(Path(record["dir"]), env)._teardown(progress)
 
 
 # Configuration ------------------------------------------------------------------------------

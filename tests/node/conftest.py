@@ -12,14 +12,16 @@ from collections.abc import Iterator
 import pytest
 import yaml
 from kubernetes import client, config
-from release import Node, NodeBusy, machine_state, operator_crd_dir
+from release import Node, NodeBusy, machine_state, operator_crd_dir, reclaim
 
 from helpers import CLUSTER_PORT_OFFSET, eventually
 
 
 @pytest.fixture(scope="session")
 def machine_before() -> dict[str, object]:
-    """What the machine looks like before the node starts: test_teardown.py compares."""
+    """What the machine looks like before the node starts, once what a node that was killed
+    left is gone (it is the node's, removed by the next start too): test_teardown.py compares."""
+    reclaim(progress=lambda line: print(line, file=sys.stderr))
     return machine_state()
 
 

@@ -13,18 +13,20 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "deploy" / "local"))
 
-from node import CGROUP_ROOT, CGROUPS, NETNS, Node, NodeBusy  # noqa: E402
-from processes import tool  # noqa: E402
+from node import CGROUP_ROOT, CGROUPS, NETNS, Node, NodeBusy, reclaim  # noqa: E402
+from processes import Processes, tool  # noqa: E402
 
 __all__ = [
     "CHART",
     "Node",
     "NodeBusy",
+    "Processes",
     "doctor",
     "helm",
     "hook_test_pods",
     "install",
     "machine_state",
+    "reclaim",
 ]
 
 CHART = REPO / "deploy/helm/pulse"
