@@ -898,6 +898,10 @@ def test_notes_give_the_next_commands(scenario: Path, tmp_path: Path) -> None:
     text = yaml.safe_load(result.stdout)["notes"]
     assert f"helm test pulse -n {NAMESPACE}" in text
     assert f"kubectl -n {NAMESPACE} port-forward svc/pulse 50051:50051 9464:9464" in text
+    # Under TLS the admin port serves HTTPS with the same certificate.
+    tls = (yaml.safe_load(scenario.read_text()) or {}).get("pulse", {}).get("tls", {})
+    scheme = "https" if tls.get("enabled") else "http"
+    assert f"admin  {scheme}://localhost:9464/metrics" in text
     # Every bundled UI or API a person opens (the collector has none).
     for obj in render("-f", str(scenario)):
         if obj["kind"] == "Service" and obj["metadata"]["name"] not in ("pulse", "pulse-collector"):
