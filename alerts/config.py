@@ -295,6 +295,8 @@ class Thresholds:
     ingest_rejected_ratio: float = 0.05
     metrics_skipped_ratio: float = 0.01
     sensor_rejected_ratio: float = 0.05
+    # Accepted entries the forwarder gave up on: they never reach the logs backend.
+    forward_lost_ratio: float = 0.001
     # Shared state of several replicas: failed calls over all calls to the bus or the database
     # over 10 minutes, batches a replica has not read yet, the database's p99 call duration.
     bus_publish_error_ratio: float = 0.01

@@ -1,6 +1,6 @@
-"""Pulse / Log pipeline: log ingest by outcome, buffer use, and Pulse's own logs linked to
-traces. One definition for every logs backend: only the logs datasource and the query language
-of the last two panels differ (dashboards/logs_backends.py)."""
+"""Pulse / Log pipeline: log ingest by outcome, buffer use, forwarding to the logs backend, and
+Pulse's own logs linked to traces. One definition for every logs backend: only the logs
+datasource and the query language of the last two panels differ (dashboards/logs_backends.py)."""
 
 from __future__ import annotations
 
@@ -77,6 +77,43 @@ def _ingest(backend: LogsBackend) -> Row:
     )
 
 
+def _forwarding() -> Row:
+    return Row(
+        "Forwarding to the logs backend",
+        [
+            timeseries(
+                "Forwarded entries by outcome",
+                "Accepted entries per second by what the forwarder did with them: forwarded, or "
+                "lost (queue_full, export_failed, retries_exhausted, rejected, shutdown).",
+                _by("pulse_log_forward_outcome", "pulse_log_forward_entries_total"),
+                "cps",
+                width=8,
+            ),
+            timeseries(
+                "Export retries",
+                "Exports per second retried after a failure, with backoff.",
+                [prom(f"sum(rate(pulse_log_forward_retries_total{{{PULSE}}}{RATE})){ZERO}")],
+                "ops",
+                width=8,
+            ),
+            stat(
+                "Forward queue use",
+                "Share of the forward queue's bytes in use (ingest.forward_queue_bytes); full, "
+                "it drops batches as queue_full.",
+                [
+                    prom(
+                        f"max(pulse_log_forward_queue_size_bytes{{{PULSE}}} / "
+                        f"pulse_log_forward_queue_limit_bytes{{{PULSE}}})"
+                    )
+                ],
+                "percentunit",
+                width=8,
+                height=8,
+            ),
+        ],
+    )
+
+
 def _records(backend: LogsBackend) -> Row:
     return Row(
         "Logs",
@@ -96,7 +133,12 @@ def dashboard(config: Config, backend: LogsBackend) -> model.Dashboard:
     return assemble(
         UID,
         "Log ingest by outcome, buffer use, and Pulse's logs linked to traces.",
-        [_ingest(backend), _records(backend)],
+        [_ingest(backend), _forwarding(), _records(backend)],
         [variables.prometheus(), logs_source, variables.instance()],
-        ("PulseIngestRateLimited", "PulseIngestRejected", "LogsBackendDown"),
+        (
+            "PulseIngestRateLimited",
+            "PulseIngestRejected",
+            "PulseLogForwardingLost",
+            "LogsBackendDown",
+        ),
     )

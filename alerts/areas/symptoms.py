@@ -1,6 +1,7 @@
 """What Pulse's users notice before any budget burns: entries lost to slow Monitor subscribers,
-agents throttled or turned away, StreamMetrics falling behind, sensor readings refused, and
-the process running out of room. Ratios, not counts, so the thresholds hold at any load.
+agents throttled or turned away, accepted entries that never reach the logs backend,
+StreamMetrics falling behind, sensor readings refused, and the process running out of room.
+Ratios, not counts, so the thresholds hold at any load.
 """
 
 from __future__ import annotations
@@ -124,6 +125,26 @@ def _readings_rejected(config: Config) -> Alert:
     )
 
 
+def _forwarding_lost(config: Config) -> Alert:
+    limit = config.thresholds.forward_lost_ratio
+    bad = 'pulse_log_forward_outcome!="forwarded"'
+    share = _share("pulse_log_forward_entries_total", config.selectors.pulse, bad)
+    return Alert(
+        name="PulseLogForwardingLost",
+        expr=f"{share}\n> {limit:g}",
+        for_="10m",
+        severity="warning",
+        service="pulse",
+        summary="Accepted log entries are not reaching the logs backend.",
+        description=(
+            "{{ $value | humanizePercentage }} of the entries Pulse accepted over the last 10 "
+            "minutes were given up by its forwarder (queue full, export failed or rejected by the "
+            f"receiver; more than {_pct(limit)} allowed). They are missing from the logs backend."
+        ),
+        dashboard=DASHBOARDS["logs"],
+    )
+
+
 def _memory_high(config: Config) -> Alert:
     thresholds = config.thresholds
     limit_mib = thresholds.limits.pulse_memory_bytes / 2**20
@@ -197,6 +218,7 @@ def rule_file(config: Config) -> RuleFile:
         _ingest_rejected(config),
         _streams_lagging(config),
         _readings_rejected(config),
+        _forwarding_lost(config),
         _memory_high(config),
         _faults_injected(config),
         _auth_failures(config),
