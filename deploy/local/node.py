@@ -60,6 +60,8 @@ SYSCTLS = ("net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables", "vm.over
            "net.netfilter.nf_conntrack_max")  # fmt: skip
 # Machine-wide paths the kubelet, containerd's shims and the CNI plugins use whatever the config.
 CONTAINER_LOGS = Path("/var/log/containers")
+# The device manager's socket and checkpoint: a fixed path in the kubelet, not under --root-dir.
+DEVICE_PLUGINS = Path("/var/lib/kubelet/device-plugins")
 SHIM_SOCKETS = Path("/run/containerd")
 CNI_STATE = Path("/var/lib/cni")
 NETNS = Path("/run/netns")
@@ -381,6 +383,10 @@ class Node:
             if path.is_symlink() and str(self.dir) in os.readlink(path):
                 path.unlink()
         _rmdir_if_empty(CONTAINER_LOGS)
+        for name in ("kubelet.sock", "kubelet_internal_checkpoint"):
+            (DEVICE_PLUGINS / name).unlink(missing_ok=True)
+        _rmdir_if_empty(DEVICE_PLUGINS)
+        _rmdir_if_empty(DEVICE_PLUGINS.parent)
         for path in (
             CNI_STATE / "networks" / CNI_NETWORK,
             *CNI_STATE.glob(f"results/{CNI_NETWORK}-*"),

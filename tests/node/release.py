@@ -32,6 +32,8 @@ __all__ = [
 CHART = REPO / "deploy/helm/pulse"
 NODE_VALUES = CHART / "ci/node-values.yaml"
 RELEASE = "pulse"
+MACHINE_PATHS = ("/var/lib/kubelet", "/var/log/containers", "/var/lib/cni", "/run/containerd",
+                 "/var/log/pods")  # fmt: skip
 # What changes on its own between two readings of `sysctl -a`.
 VOLATILE_SYSCTLS = re.compile(
     r"^(fs\.(dentry-state|file-nr|inode-nr|inode-state|aio-nr|quota\..*)|kernel\.(ns_last_pid|random\..*|pty\.nr)"
@@ -125,19 +127,12 @@ def machine_state() -> dict[str, object]:
         "addresses": sorted(re.findall(r"inet6? (\S+)", _run("ip", "-o", "addr"))),
         "cgroups": sorted(str(p) for p in CGROUPS.glob(f"*/{CGROUP_ROOT}")),
         "sysctls": sysctls,
+        # Every file under the machine-wide paths the kubelet, the shims and the CNI plugins use.
         "paths": sorted(
-            str(p)
-            for p in map(
-                Path,
-                (
-                    "/var/lib/kubelet",
-                    "/var/log/containers",
-                    "/var/lib/cni",
-                    "/run/containerd",
-                    "/var/log/pods",
-                ),
-            )
-            if p.exists()
+            str(path)
+            for root in map(Path, MACHINE_PATHS)
+            if root.exists()
+            for path in (root, *root.rglob("*"))
         ),
     }
 
