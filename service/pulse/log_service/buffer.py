@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 
 from pulse.log_service.filters import ALL, BatchIndex, CompiledFilter
+from pulse.log_service.wire import length_prefix
 from pulse.v1 import logs_pb2
 
 __all__ = ["ENTRY_OVERHEAD", "REPLAYED", "Chunk", "LogBuffer", "Subscriber", "encode_response"]
@@ -32,26 +33,14 @@ REPLAYED = -1.0
 _ENTRIES_TAG = b"\x0a"  # MonitorResponse.entries: field 1, length-delimited
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-_SMALL = [_varint(n) for n in range(1 << 14)]
-
-
 def _frame_length(n: int) -> int:
-    return 1 + (len(_SMALL[n]) if n < 1 << 14 else len(_varint(n))) + n
+    return 1 + len(length_prefix(n)) + n
 
 
 def _frame(encoded: bytes) -> bytes:
     """One entry as a ``MonitorResponse.entries`` element on the wire."""
     n = len(encoded)
-    return _ENTRIES_TAG + (_SMALL[n] if n < 1 << 14 else _varint(n)) + encoded
+    return _ENTRIES_TAG + length_prefix(n) + encoded
 
 
 class Chunk:

@@ -32,6 +32,7 @@ from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.sdk.resources import Resource
 
 from pulse import __version__
+from pulse.log_service.wire import length_prefix, varint
 from pulse.v1 import common_pb2 as pulse_common
 from pulse.v1 import logs_pb2
 from pulse.validation import MAX_TIME_NS
@@ -46,40 +47,24 @@ _fixed64 = struct.Struct("<Q").pack
 _fixed32 = struct.Struct("<I").pack
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-_SMALL = [_varint(n) for n in range(1 << 14)]
-
-
-def _length(n: int) -> bytes:
-    return _SMALL[n] if n < 1 << 14 else _varint(n)
-
-
 def _field(tag: bytes, payload: bytes) -> bytes:
     """A length-delimited field: its tag, the payload's length, the payload."""
-    return tag + _length(len(payload)) + payload
+    return tag + length_prefix(len(payload)) + payload
 
 
 def _string_value(text: bytes) -> bytes:
     """An ``AnyValue`` holding a string (set even when empty: a oneof is always written)."""
-    return b"\x0a" + _length(len(text)) + text
+    return b"\x0a" + length_prefix(len(text)) + text
 
 
 def _key_value(key: bytes, value: bytes) -> bytes:
     """A ``KeyValue`` attribute (field 6 of a log record) of an encoded ``AnyValue``."""
-    body = b"\x0a" + _length(len(key)) + key + b"\x12" + _length(len(value)) + value
-    return b"\x32" + _length(len(body)) + body
+    body = b"\x0a" + length_prefix(len(key)) + key + b"\x12" + length_prefix(len(value)) + value
+    return b"\x32" + length_prefix(len(body)) + body
 
 
 _SEVERITY = {
-    number: b"\x10" + _varint(number) + _field(b"\x1a", name.removeprefix("SEVERITY_").encode())
+    number: b"\x10" + varint(number) + _field(b"\x1a", name.removeprefix("SEVERITY_").encode())
     for name, number in pulse_common.Severity.items()
     if number
 }
@@ -136,7 +121,7 @@ def _any_value(value: object) -> bytes:
     if isinstance(value, bool):
         return b"\x10" + (b"\x01" if value else b"\x00")
     if isinstance(value, int):
-        return b"\x18" + _varint(value & 0xFFFFFFFFFFFFFFFF)
+        return b"\x18" + varint(value & 0xFFFFFFFFFFFFFFFF)
     if isinstance(value, float):
         return b"\x21" + struct.pack("<d", value)
     return _string_value(str(value).encode())
@@ -167,7 +152,7 @@ class OtlpLogEncoder:
             observed = b"\x59" + _fixed64(observed_ns)
             for entry in entries:
                 record = self._record(entry, tail, observed)
-                records.append(b"\x12" + _length(len(record)) + record)
+                records.append(b"\x12" + length_prefix(len(record)) + record)
         scope_logs = self._scope + b"".join(records)
         resource_logs = self._resource + _field(b"\x12", scope_logs) + self._resource_schema
         return _field(b"\x0a", resource_logs)
@@ -188,7 +173,7 @@ class OtlpLogEncoder:
         else:
             source = entry.source.encode()
             parts.append(_key_value_raw(_SOURCE, _string_value(source)))
-            parts.append(_key_value_raw(_SEQUENCE, b"\x18" + _varint(entry.sequence)))
+            parts.append(_key_value_raw(_SEQUENCE, b"\x18" + varint(entry.sequence)))
             if entry.task_id:
                 parts.append(_key_value_raw(_TASK, _string_value(entry.task_id.encode())))
         if entry.trace_id:
@@ -201,8 +186,8 @@ class OtlpLogEncoder:
 
 def _key_value_raw(prefix: bytes, value: bytes) -> bytes:
     """A ``KeyValue`` whose key is already written into ``prefix`` (up to the value's tag)."""
-    body = prefix + _length(len(value)) + value
-    return b"\x32" + _length(len(body)) + body
+    body = prefix + length_prefix(len(value)) + value
+    return b"\x32" + length_prefix(len(body)) + body
 
 
 def _attributes(entry: logs_pb2.LogEntry) -> bytes:
@@ -221,11 +206,11 @@ def _attributes(entry: logs_pb2.LogEntry) -> bytes:
         dropped += len(items) - MAX_ATTRIBUTES
         items = items[-MAX_ATTRIBUTES:]
     encoded = b"".join(_key_value(k.encode(), _any_value(v)) for k, v in items)
-    return encoded + (b"\x38" + _varint(dropped) if dropped else b"")
+    return encoded + (b"\x38" + varint(dropped) if dropped else b"")
 
 
 def _unknown_severity(severity: int) -> bytes:
-    number = b"\x10" + _varint(severity & 0xFFFFFFFFFFFFFFFF) if severity else b""
+    number = b"\x10" + varint(severity & 0xFFFFFFFFFFFFFFFF) if severity else b""
     return number + _field(b"\x1a", b"INFO")
 
 
