@@ -13,7 +13,7 @@ import yaml
 
 from alerts.config import runbook_url
 
-__all__ = ["Alert", "Group", "Record", "RuleFile", "annotations", "render"]
+__all__ = ["Alert", "Group", "Record", "RuleFile", "annotations", "pct", "render"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,11 @@ class _Dumper(yaml.SafeDumper):
 
 
 _Dumper.add_representer(_Block, _block)
+
+
+def pct(ratio: float) -> str:
+    """A threshold ratio as the descriptions print it: 0.01 -> 1%."""
+    return f"{ratio * 100:g}%"
 
 
 def annotations(alert: Alert) -> dict[str, str]:

@@ -7,7 +7,7 @@ its embedded state the alerts stay silent.
 from __future__ import annotations
 
 from alerts.config import DASHBOARDS, Config
-from alerts.model import Alert, Group, RuleFile
+from alerts.model import Alert, Group, RuleFile, pct
 
 __all__ = ["FILE", "rule_file"]
 
@@ -15,10 +15,6 @@ FILE = "pulse-shared-state.yaml"
 PUBLISH = 'messaging_operation_name="publish"'
 # Migrations run once at start-up under a lock that waits for the other replicas.
 CALLS = 'db_operation_name!="MIGRATE"'
-
-
-def _pct(ratio: float) -> str:
-    return f"{ratio * 100:g}%"
 
 
 def _failed_share(metric: str, pulse: str, calls: str) -> str:
@@ -44,7 +40,7 @@ def _bus_publish_errors(config: Config) -> Alert:
         summary="The log bus refuses or drops Pulse's batches.",
         description=(
             "{{ $value | humanizePercentage }} of the batches Pulse published to NATS JetStream "
-            f"over the last 10 minutes failed (more than {_pct(limit)} allowed); their Ingest "
+            f"over the last 10 minutes failed (more than {pct(limit)} allowed); their Ingest "
             "calls ended with UNAVAILABLE and agents retry them."
         ),
         dashboard=DASHBOARDS["shared"],
@@ -85,7 +81,7 @@ def _database_errors(config: Config) -> Alert:
         summary="The sensor database fails Pulse's calls.",
         description=(
             "{{ $value | humanizePercentage }} of Pulse's calls to PostgreSQL over the last 10 "
-            f"minutes failed (more than {_pct(limit)} allowed); Record, GetSummary and "
+            f"minutes failed (more than {pct(limit)} allowed); Record, GetSummary and "
             "WatchSummaries answered UNAVAILABLE."
         ),
         dashboard=DASHBOARDS["shared"],

@@ -7,15 +7,11 @@ Ratios, not counts, so the thresholds hold at any load.
 from __future__ import annotations
 
 from alerts.config import DASHBOARDS, PULSE_MEMORY_KEY, Config
-from alerts.model import Alert, Group, RuleFile
+from alerts.model import Alert, Group, RuleFile, pct
 
 __all__ = ["FILE", "rule_file"]
 
 FILE = "pulse-symptoms.yaml"
-
-
-def _pct(ratio: float) -> str:
-    return f"{ratio * 100:g}%"
 
 
 def _share(metric: str, pulse: str, bad: str) -> str:
@@ -41,7 +37,7 @@ def _entries_dropped(config: Config) -> Alert:
         description=(
             "{{ $value | humanizePercentage }} of the entries matched by Monitor filters were "
             "dropped over the last 10 minutes because subscribers read slower than entries arrive "
-            f"(more than {_pct(limit)} allowed)."
+            f"(more than {pct(limit)} allowed)."
         ),
         dashboard=DASHBOARDS["streams"],
     )
@@ -59,7 +55,7 @@ def _rate_limited(config: Config) -> Alert:
         summary="Pulse is rate-limiting a large share of ingested log entries.",
         description=(
             "{{ $value | humanizePercentage }} of the entries agents sent over the last 10 minutes "
-            f"were refused by the rate limits (more than {_pct(limit)} allowed). Agents retry, so "
+            f"were refused by the rate limits (more than {pct(limit)} allowed). Agents retry, so "
             "their backlogs grow."
         ),
         dashboard=DASHBOARDS["logs"],
@@ -78,7 +74,7 @@ def _ingest_rejected(config: Config) -> Alert:
         summary="Pulse rejects a large share of ingested log entries as invalid.",
         description=(
             "{{ $value | humanizePercentage }} of the entries agents sent over the last 10 minutes "
-            f"were rejected as invalid (more than {_pct(limit)} allowed). Those entries are lost."
+            f"were rejected as invalid (more than {pct(limit)} allowed). Those entries are lost."
         ),
         dashboard=DASHBOARDS["logs"],
     )
@@ -101,7 +97,7 @@ def _streams_lagging(config: Config) -> Alert:
         description=(
             "{{ $value | humanizePercentage }} of the scheduled StreamMetrics samples were skipped "
             "over the last 10 minutes because the streams fell a whole interval behind (more than "
-            f"{_pct(limit)} allowed)."
+            f"{pct(limit)} allowed)."
         ),
         dashboard=DASHBOARDS["streams"],
     )
@@ -119,7 +115,7 @@ def _readings_rejected(config: Config) -> Alert:
         summary="Pulse rejects a large share of sensor readings.",
         description=(
             "{{ $value | humanizePercentage }} of the sensor readings over the last 10 minutes "
-            f"were rejected as invalid (more than {_pct(limit)} allowed); the summaries miss them."
+            f"were rejected as invalid (more than {pct(limit)} allowed); the summaries miss them."
         ),
         dashboard=DASHBOARDS["sensors"],
     )
@@ -139,7 +135,7 @@ def _forwarding_lost(config: Config) -> Alert:
         description=(
             "{{ $value | humanizePercentage }} of the entries Pulse accepted over the last 10 "
             "minutes were given up by its forwarder (queue full, export failed or rejected by the "
-            f"receiver; more than {_pct(limit)} allowed). They are missing from the logs backend."
+            f"receiver; more than {pct(limit)} allowed). They are missing from the logs backend."
         ),
         dashboard=DASHBOARDS["logs"],
     )
@@ -159,7 +155,7 @@ def _memory_high(config: Config) -> Alert:
         service="pulse",
         summary=(
             "Pulse instance {{ $labels.instance }} uses more than "
-            f"{_pct(thresholds.memory_fraction)} of its memory limit."
+            f"{pct(thresholds.memory_fraction)} of its memory limit."
         ),
         description=(
             "{{ $labels.instance }} has used {{ $value | humanize1024 }}B of memory for 15 "
