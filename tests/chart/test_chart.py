@@ -1030,6 +1030,17 @@ def test_a_trace_backend_without_a_query_url_is_skipped_by_the_doctor() -> None:
     assert args.skip == ["jaeger"]
 
 
+def test_under_tls_the_doctor_verifies_the_admin_port_with_the_ca_alone() -> None:
+    secure = ("-f", str(CHART / "ci/secure-values.yaml"))
+    assert _doctor_args(*secure).tls_ca == "/etc/pulse/tls/ca.crt"
+    assert _doctor_args().tls_ca is None
+    pod = find(render(*secure), "Pod", "pulse-doctor")["spec"]
+    [volume] = [v for v in pod["volumes"] if v["name"] == "tls-ca"]
+    assert volume["secret"]["items"] == [{"key": "ca.crt", "path": "ca.crt"}]
+    [mount] = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "tls-ca"]
+    assert (mount["mountPath"], mount["readOnly"]) == ("/etc/pulse/tls", True)
+
+
 def test_the_doctor_test_can_be_turned_off() -> None:
     objects = render("--set", "tests.doctor.enabled=false")
     assert not [o for o in objects if o["metadata"]["name"] == "pulse-doctor"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from pulse.cli.common import EXIT_USAGE
@@ -69,6 +70,12 @@ def add_parsers(sub: Any) -> None:
         help="repeat the checks until they all pass or SECONDS have gone (a fresh install needs "
         "a minute or two before telemetry arrives)",
     )
+    p.add_argument(
+        "--tls-ca",
+        metavar="FILE",
+        help="CA certificate to verify Pulse's HTTPS admin port against (the chart's TLS Secret's "
+        "ca.crt); without it, --in-cluster does not verify that port's certificate",
+    )
     addresses = p.add_argument_group("backend addresses (override what is found in the cluster)")
     for component, flag in ADDRESSES.items():
         addresses.add_argument(
@@ -95,10 +102,17 @@ def run(args: argparse.Namespace) -> int:
 
 def _checks(args: argparse.Namespace) -> list[Any] | int:
     """The checklist, or an exit status when the arguments cannot make one."""
-    from pulse.doctor.checks import LOGS_BACKENDS, DirectBackends, backend_checks
+    from pulse.doctor.checks import LOGS_BACKENDS, DirectBackends, backend_checks, https_context
 
+    if args.tls_ca and not Path(args.tls_ca).is_file():
+        print(f"pulse doctor: --tls-ca {args.tls_ca}: no such file", file=sys.stderr)
+        return EXIT_USAGE
     given = {c: getattr(args, flag.replace("-", "_")) for c, flag in ADDRESSES.items()}
     given = {c: url for c, url in given.items() if url}
+    if args.tls_ca and given.get("pulse", "").startswith("https:"):
+        given_backends = DirectBackends(given, contexts={"pulse": https_context(args.tls_ca)})
+    else:
+        given_backends = DirectBackends(given)
     logs = [c for c in LOGS_BACKENDS if c in given]
     if len(logs) > 1:
         print("pulse doctor: give one logs backend, --loki or --victorialogs", file=sys.stderr)
@@ -117,10 +131,8 @@ def _checks(args: argparse.Namespace) -> list[Any] | int:
                 file=sys.stderr,
             )
             return EXIT_USAGE
-        return backend_checks(
-            DirectBackends(given), frozenset(args.skip), logs[0] if logs else None
-        )
-    return _cluster_checks(args, DirectBackends(given), logs[0] if logs else None)
+        return backend_checks(given_backends, frozenset(args.skip), logs[0] if logs else None)
+    return _cluster_checks(args, given_backends, logs[0] if logs else None)
 
 
 def _cluster_checks(args: argparse.Namespace, given: Any, logs: str | None) -> list[Any]:
@@ -158,7 +170,7 @@ def _cluster_checks(args: argparse.Namespace, given: Any, logs: str | None) -> l
             )
         ]
     backends = (
-        dns_backends(api, args.namespace, args.release)
+        dns_backends(api, args.namespace, args.release, args.tls_ca)
         if args.in_cluster
         else ServiceProxyBackends(api, args.namespace, args.release)
     )

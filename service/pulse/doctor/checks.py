@@ -9,7 +9,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -20,6 +20,7 @@ __all__ = [
     "DirectBackends",
     "LayeredBackends",
     "backend_checks",
+    "https_context",
 ]
 
 
@@ -54,13 +55,13 @@ class DirectBackends:
         self,
         urls: dict[str, str],
         timeout_s: float = 10.0,
-        unverified: frozenset[str] = frozenset(),
+        contexts: Mapping[str, ssl.SSLContext] | None = None,
     ) -> None:
         self.urls = {k: v.rstrip("/") for k, v in urls.items() if v}
         self.timeout_s = timeout_s
-        # Components reached over HTTPS without checking their certificate: Pulse's admin port
-        # in the cluster, whose CA the doctor has no copy of; it sends nothing secret there.
-        self._unverified = unverified
+        # Components reached over HTTPS with a context of their own rather than the system's
+        # CAs: Pulse's admin port, whose certificate the chart's own CA signs (https_context).
+        self._contexts = dict(contexts or {})
 
     def where(self, component: str) -> str:
         return self.urls.get(component, "(no address given)")
@@ -77,7 +78,7 @@ class DirectBackends:
         url = self.urls[component] + path
         if params:
             url += "?" + urllib.parse.urlencode(params)
-        context = _unverified_context() if component in self._unverified else None
+        context = self._contexts.get(component)
         try:
             with urllib.request.urlopen(url, timeout=self.timeout_s, context=context) as response:
                 return response.read()
@@ -87,7 +88,11 @@ class DirectBackends:
             raise
 
 
-def _unverified_context() -> ssl.SSLContext:
+def https_context(ca_file: str | None) -> ssl.SSLContext:
+    """Verified against ``ca_file`` (--tls-ca); without one, not verified at all: the doctor
+    only reads /readyz there and sends nothing secret."""
+    if ca_file:
+        return ssl.create_default_context(cafile=ca_file)
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE

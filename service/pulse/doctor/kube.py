@@ -9,7 +9,7 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from pulse.doctor.checks import LOGS_BACKENDS, Check, DirectBackends
+from pulse.doctor.checks import LOGS_BACKENDS, Check, DirectBackends, https_context
 
 __all__ = [
     "ServiceProxyBackends",
@@ -167,9 +167,12 @@ class ServiceProxyBackends:
         return response.read()
 
 
-def dns_backends(api: client.ApiClient, namespace: str, release: str) -> DirectBackends:
-    """Backends at their cluster DNS names, for a doctor running inside the cluster."""
-    urls, unverified = {}, set()
+def dns_backends(
+    api: client.ApiClient, namespace: str, release: str, ca_file: str | None = None
+) -> DirectBackends:
+    """Backends at their cluster DNS names, for a doctor running inside the cluster; HTTPS ones
+    verified against ``ca_file`` when given."""
+    urls, contexts = {}, {}
     for component in PORTS:
         try:
             name, port, scheme = _service(api, namespace, release, component)
@@ -177,5 +180,5 @@ def dns_backends(api: client.ApiClient, namespace: str, release: str) -> DirectB
             continue
         urls[component] = f"{scheme}://{name}.{namespace}.svc:{port}"
         if scheme == "https":
-            unverified.add(component)
-    return DirectBackends(urls, unverified=frozenset(unverified))
+            contexts[component] = https_context(ca_file)
+    return DirectBackends(urls, contexts=contexts)
