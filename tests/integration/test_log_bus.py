@@ -130,6 +130,16 @@ async def test_a_retry_on_another_replica_is_a_duplicate(replicas) -> None:
     assert on_a.messages == ["one", "two"], "a duplicate is stored once"
 
 
+async def test_every_replica_is_told_the_ids_of_live_batches_only(replicas) -> None:
+    (a, _), (b, _) = await replicas(), await replicas()
+    assert await a.publish("before", _entries("one")) is True
+    seen: list[str] = []
+    (_, on_c) = await replicas(seen=seen.append)  # reads "before" back, replayed
+    assert await b.publish("live", _entries("two")) is True
+    await on_c.until(2)
+    assert seen == ["live"]
+
+
 async def test_batches_without_an_id_are_never_duplicates(replicas) -> None:
     (a, on_a) = await replicas()
     assert await a.publish("", _entries("one")) is True

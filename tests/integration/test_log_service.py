@@ -126,6 +126,26 @@ async def test_retried_batch_is_applied_once_across_calls(pulse_server) -> None:
     assert len(srv.server.components[1].servicer.buffer) == 1
 
 
+@pytest.mark.parametrize("pulse_server", ["shared"], indirect=True)
+async def test_a_retry_on_another_replica_spends_none_of_its_rate_limit(pulse_server) -> None:
+    # Three entries of burst and next to no refill: a retry that ran the pipeline would leave
+    # the replica nothing for the next batch.
+    limits = {"ingest": {"global_rate": 0.001, "global_burst": 3}}
+    a, b = await pulse_server(**limits), await pulse_server(**limits)
+    on_b = logs_pb2_grpc.LogServiceStub(b.channel)
+    batch = logs_pb2.IngestRequest(batch_id="once", entries=[entry(f"m{i}") for i in range(3)])
+    assert (await ingest(logs_pb2_grpc.LogServiceStub(a.channel), batch)).accepted == 3
+    buffer_b = b.server.components[1].servicer.buffer
+    for _ in range(200):  # B follows the stream
+        if len(buffer_b) == 3:
+            break
+        await asyncio.sleep(0.02)
+    retry = await ingest(on_b, batch)
+    assert (retry.accepted, retry.rate_limited, retry.duplicate_batches) == (0, 0, 1)
+    fresh = logs_pb2.IngestRequest(batch_id="new", entries=[entry(f"n{i}") for i in range(3)])
+    assert (await ingest(on_b, fresh)).accepted == 3, "the retry spent B's rate limit"
+
+
 async def test_oversized_batch_is_invalid_and_names_the_limit(pulse_server) -> None:
     srv = await pulse_server(ingest={"max_batch_entries": 2})
     stub = logs_pb2_grpc.LogServiceStub(srv.channel)

@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from urllib.parse import quote, urlsplit
 
 import nats
@@ -109,9 +110,13 @@ class JetStreamBus:
         timeout_s: float = 5.0,
         replay: int = 10_000,
         max_batch_bytes: int = 1024 * 1024,
+        seen: Callable[[str], None] | None = None,
     ) -> None:
         self._url = url
         self._deliver = deliver
+        # Told the id of every batch read live, so that this replica knows a retry of another
+        # replica's batch as a duplicate before its entries spend the rate limits.
+        self._seen = seen
         self._stream = stream
         self._subject = subject
         self._dedup_window_s = dedup_window_s
@@ -329,7 +334,11 @@ class JetStreamBus:
             entries = list(batch.entries)
             for position, entry in enumerate(entries):
                 entry.sequence = base + position
-            self._deliver(entries, self._accepted(msg, sequence))
+            accepted = self._accepted(msg, sequence)
+            self._deliver(entries, accepted)
+            # Replayed batches may be older than the dedup window: the stream still knows them.
+            if self._seen is not None and accepted != REPLAYED:
+                self._seen(batch.batch_id)
         self._read_to = sequence
         self._read.set()
 

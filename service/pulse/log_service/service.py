@@ -52,8 +52,11 @@ ENTRY_GROWTH_BYTES = 32
 FORWARD_FLUSH_S = 5.0
 
 
-def build_bus(settings: Settings, telemetry: Telemetry, buffer: LogBuffer) -> LogBus:
-    """NATS JetStream when ``bus.url`` is set, else the in-process ring."""
+def build_bus(
+    settings: Settings, telemetry: Telemetry, buffer: LogBuffer, dedup: BatchDeduplicator
+) -> LogBus:
+    """NATS JetStream when ``bus.url`` is set, else the in-process ring. Every batch read from
+    the stream is remembered by ``dedup``, whichever replica applied it."""
     b = settings.bus
     if b.url is None:
         return RingBus(buffer)
@@ -72,6 +75,7 @@ def build_bus(settings: Settings, telemetry: Telemetry, buffer: LogBuffer) -> Lo
         replay=settings.monitor.buffer_entries,
         max_batch_bytes=settings.grpc.max_message_bytes
         + settings.ingest.max_batch_entries * ENTRY_GROWTH_BYTES,
+        seen=dedup.record,
     )
 
 
@@ -171,7 +175,7 @@ class LogServicer(logs_pb2_grpc.LogServiceServicer):
         self.buffer = LogBuffer(
             m.buffer_entries, m.buffer_bytes, m.max_response_entries, m.max_response_bytes
         )
-        self.bus = build_bus(settings, telemetry, self.buffer)
+        self.bus = build_bus(settings, telemetry, self.buffer, self.dedup)
         # Forwarding to the logs backend: made on the event loop when the component starts;
         # set here only when this replica forwards its own batches (no shared log bus).
         self.forwarder: LogForwarder | None = None
