@@ -3,14 +3,16 @@
 # Debian's packages), and imported into the local node's containerd.
 #
 #   images.sh build [NAME...]   build what is missing: base pulse otelcol jaeger prometheus
-#                               alertmanager victorialogs pause (default: all of them)
+#                               alertmanager victorialogs nats postgresql pause (default: all)
 #   images.sh import SOCKET     import every image (built before) into the containerd at SOCKET
 #   images.sh ref NAME          print the image reference of NAME
 #
 # base: the Dockerfile's `FROM` (python:3.11-slim-bookworm) made locally from Debian's packages by
 # debootstrap, under that same name, so `buildah bud` of service/Dockerfile runs unchanged.
-# pulse: service/Dockerfile itself. The backends: the binaries deploy/local/build.sh builds, each
-# alone in an image from scratch, as their upstream images ship them. pause: the sandbox image.
+# pulse: service/Dockerfile itself. The backends and NATS: the binaries deploy/local/build.sh
+# builds, each alone in an image from scratch, as their upstream images ship them. postgresql:
+# Debian's server package on a minimal debootstrap of the base's suite, with an entrypoint that
+# keeps the official image's contract (images/postgresql-entrypoint.sh). pause: the sandbox image.
 # Archives land in ${PULSE_IMAGES_DIR:-~/.cache/pulse/images}; a rebuild of Pulse follows the
 # files the Dockerfile copies (a label carries their digest).
 set -euo pipefail
@@ -21,7 +23,7 @@ REPO="$(cd "$HERE/../.." && pwd)"
 source "$HERE/versions.env"
 CACHE="${PULSE_IMAGES_DIR:-$HOME/.cache/pulse/images}"
 DOCKERFILE="$REPO/service/Dockerfile"
-ALL=(base pulse otelcol jaeger prometheus alertmanager victorialogs pause)
+ALL=(base pulse otelcol jaeger prometheus alertmanager victorialogs nats postgresql pause)
 APP_VERSION="$(sed -nE 's/^version = "([^"]+)"/\1/p' "$REPO/pyproject.toml")"
 # The references deploy/helm/pulse/ci/node-values.yaml names: Pulse as the chart's default
 # (pulse:<appVersion>), the others local/<name>:<version of what is inside>.
@@ -32,6 +34,8 @@ declare -A REFS=(
   [prometheus]="local/prometheus:$PROMETHEUS_VERSION"
   [alertmanager]="local/alertmanager:$ALERTMANAGER_VERSION"
   [victorialogs]="local/victorialogs:$VICTORIALOGS_VERSION"
+  [nats]="local/nats:$NATS_SERVER_VERSION"
+  [postgresql]="local/postgresql:$POSTGRESQL_MAJOR"
   [pause]="local/pause:$APP_VERSION"
 )
 
@@ -39,6 +43,12 @@ log() { echo "images: $*" >&2; }
 
 base_ref() {  # the first FROM of the Dockerfile, e.g. python:3.11-slim-bookworm
   sed -nE 's/^FROM ([^ ]+).*/\1/p' "$DOCKERFILE" | head -1
+}
+
+base_suite() {  # the Debian suite of the base, e.g. bookworm: every image here is of one release
+  local tag
+  tag="$(base_ref)"
+  echo "${tag##*-}"
 }
 
 exists() { buildah inspect --type image "$1" >/dev/null 2>&1; }
@@ -63,7 +73,7 @@ build_base() {
   exists "$ref" && return 0
   tag="${ref#*:}"             # 3.11-slim-bookworm
   python="${tag%%-*}"         # 3.11
-  suite="${tag##*-}"          # bookworm
+  suite="$(base_suite)"       # bookworm
   root="$(mktemp -d)"
   log "base $ref: debootstrap --variant=minbase $suite with Debian's python3 (about 2 minutes)…"
   debootstrap --variant=minbase --include=python3,python3-venv,python-is-python3 \
@@ -118,17 +128,66 @@ binary() { "$HERE/build.sh" path "$1" | tail -1; }
 
 build_scratch() {  # name binary uid: one static binary from scratch, its entrypoint
   local name="$1" bin="$2" uid="$3"
-  local ref="${REFS[$name]}" ctr digest
+  local ref="${REFS[$name]}" ctr digest program
+  program="$(basename "$bin")"
   digest="$(sha256sum "$bin" | cut -c1-16)"
   [[ "$(label "$ref")" == "$digest" ]] && return 0
   log "$name $ref from $bin"
   ctr="$(buildah from scratch)"
-  buildah copy --quiet "$ctr" "$bin" "/bin/$name" >/dev/null
-  buildah config --entrypoint "[\"/bin/$name\"]" --cmd '[]' \
+  buildah copy --quiet "$ctr" "$bin" "/bin/$program" >/dev/null
+  buildah config --entrypoint "[\"/bin/$program\"]" --cmd '[]' \
     --user "$uid:$uid" --workingdir / --label "pulse.source-digest=$digest" "$ctr"
   buildah commit --quiet "$ctr" "$ref" >/dev/null
   buildah rm "$ctr" >/dev/null
   buildah rmi --prune >/dev/null
+}
+
+# What the server does not use: the JIT provider and its LLVM (the entrypoint sets jit=off), the
+# locale sources (initdb runs with the C locale), perl (only Debian's cluster wrappers need it).
+POSTGRESQL_UNUSED=(libllvm14 libz3-4 locales perl perl-modules-5.36 libperl5.36)
+POSTGRESQL_UID=10001  # the chart's user of every component but Prometheus and Alertmanager
+
+build_postgresql() {
+  local ref="${REFS[postgresql]}" entrypoint="$HERE/images/postgresql-entrypoint.sh"
+  local digest suite root ctr mnt bin="/usr/lib/postgresql/$POSTGRESQL_MAJOR/bin"
+  # The recipe itself is part of what the image is built from: a change to it rebuilds.
+  digest="$( { declare -f build_postgresql; echo "$POSTGRESQL_MAJOR ${POSTGRESQL_UNUSED[*]}"
+    cat "$entrypoint"; } | sha256sum | cut -c1-16)"
+  [[ "$(label "$ref")" == "$digest" ]] && return 0
+  suite="$(base_suite)"
+  root="$(mktemp -d)"
+  log "postgresql $ref: debootstrap --variant=minbase $suite with postgresql-$POSTGRESQL_MAJOR (about a minute)…"
+  debootstrap --variant=minbase --include="postgresql-$POSTGRESQL_MAJOR" \
+    "$suite" "$root" "$(debian_mirror)" > "$root.log" 2>&1 \
+    || { tail -20 "$root.log" >&2; return 1; }
+  [[ -x "$root$bin/postgres" ]] || { echo "no $bin/postgres in the debootstrap" >&2; return 1; }
+  chroot "$root" dpkg --purge --force-depends "${POSTGRESQL_UNUSED[@]}" >> "$root.log" 2>&1 \
+    || { tail -20 "$root.log" >&2; return 1; }
+  # The package's user takes the chart's uid: initdb and postgres refuse a user without a name.
+  chroot "$root" groupmod --gid "$POSTGRESQL_UID" postgres
+  chroot "$root" usermod --uid "$POSTGRESQL_UID" --gid "$POSTGRESQL_UID" postgres
+  # The cluster Debian's postinst created, and the snakeoil key it generated: each pod makes its
+  # own cluster in PGDATA, and no private key ships in an image.
+  rm -rf "$root"/etc/postgresql/* "$root"/var/lib/postgresql/* "$root"/etc/ssl/private/* \
+    "$root"/etc/ssl/certs/ssl-cert-snakeoil.pem "$root"/usr/share/{doc,man,info,locale}/* \
+    "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/* "$root"/var/log/* \
+    "$root"/var/cache/debconf/*-old "$root/usr/lib/postgresql/$POSTGRESQL_MAJOR/lib/bitcode" \
+    "$root/usr/lib/postgresql/$POSTGRESQL_MAJOR/lib"/llvmjit*
+  install -m 0755 "$entrypoint" "$root/usr/local/bin/postgresql-entrypoint"
+  ctr="$(buildah from scratch)"
+  mnt="$(buildah mount "$ctr")"
+  cp -a "$root"/. "$mnt"/
+  buildah umount "$ctr" >/dev/null
+  # SIGINT is PostgreSQL's fast shutdown, as in the official image: sessions are ended rather
+  # than waited for, and the server checkpoints and exits within the pod's grace period.
+  buildah config --env "PATH=$bin:/usr/local/bin:/usr/bin:/bin" \
+    --entrypoint '["/usr/local/bin/postgresql-entrypoint"]' --cmd '[]' --stop-signal SIGINT \
+    --user "$POSTGRESQL_UID:$POSTGRESQL_UID" --workingdir / --label "pulse.source-digest=$digest" "$ctr"
+  buildah commit --quiet "$ctr" "$ref" >/dev/null
+  buildah rm "$ctr" >/dev/null
+  buildah rmi --prune >/dev/null
+  rm -rf "$root" "$root.log"
+  log "postgresql $ref built"
 }
 
 build_pause() {
@@ -150,6 +209,8 @@ build_one() {
     prometheus) build_scratch prometheus "$(binary prometheus)" 65534 ;;
     alertmanager) build_scratch alertmanager "$(binary alertmanager)" 65534 ;;
     victorialogs) build_scratch victorialogs "$(binary victorialogs)" 10001 ;;
+    nats) build_scratch nats "$(binary nats-server)" 10001 ;;
+    postgresql) build_postgresql ;;
     pause) build_pause ;;
     *) echo "unknown image '$1'; known: ${ALL[*]}" >&2; return 2 ;;
   esac

@@ -1,5 +1,5 @@
 """The node's values name exactly the images deploy/local/images.sh builds, and each backend's
-image carries the version versions.env pins for its binary."""
+and engine's image carries the version versions.env pins for what it runs."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ BUILT = {
     "prometheus": ("prometheus", "PROMETHEUS_VERSION"),
     "alertmanager": ("alertmanager", "ALERTMANAGER_VERSION"),
     "victorialogs": ("victorialogs", "VICTORIALOGS_VERSION"),
+    "nats": ("nats", "NATS_SERVER_VERSION"),
+    "postgresql": ("postgresql", "POSTGRESQL_MAJOR"),
 }
 
 
