@@ -16,6 +16,10 @@ here can reach or shadow a real network: pods 198.18.0.0/24 on the bridge pulse-
 198.18.128.0/24, the node itself 198.19.0.1 on the port-less bridge pulse-node0 (this kernel has
 no dummy links, and the node address cannot be loopback). Pods get routes to the node and the
 Services only: no default route, and nothing outside the cluster resolves.
+
+Claims bind to local volumes of the node: directories under the state dir, offered by the default
+StorageClass pulse-node-local. They are made at `up`, kept once released (their data stays), and
+removed by `down`.
 """
 
 from __future__ import annotations
@@ -69,6 +73,12 @@ CGROUP_ROOT = "pulse-node"
 CGROUPS = Path("/sys/fs/cgroup")
 LOCK = Path(os.environ.get("PULSE_NODE_LOCK", "/run/pulse-node.lock"))
 READY_TIMEOUT_S = 180.0
+# The default StorageClass and its local volumes: enough for the claims of two releases of the
+# chart's scaled scenario (PostgreSQL's and NATS'). Their capacity is declared, not enforced: each
+# is a directory with the free space of the node's disk.
+STORAGE_CLASS = "pulse-node-local"
+VOLUMES = 4
+VOLUME_CAPACITY = "10Gi"
 
 
 class NodeBusy(RuntimeError):
@@ -151,6 +161,8 @@ class Node:
                 subprocess.run([str(HERE / "images.sh"), "import", str(self.socket)], check=True)
                 self.processes.wait(f"node {NAME}", self.ready, READY_TIMEOUT_S, process="kubelet")
                 progress(f"  node {NAME} Ready ({time.monotonic() - started:.1f}s)")
+                self._storage()
+                progress(f"  {VOLUMES} local volumes of StorageClass {STORAGE_CLASS}")
             except BaseException:  # any failure, an interrupt too: nothing is left running
                 self._teardown(progress)
                 raise
@@ -230,15 +242,25 @@ class Node:
             "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
                           "name": "system:coredns"}],
         }  # fmt: skip
-        for path, body in (
-            ("/apis/rbac.authorization.k8s.io/v1/clusterroles", role),
-            ("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", binding),
-        ):
-            try:
-                self.cluster.request("POST", path, body)
-            except urllib.error.HTTPError as error:
-                if error.code != 409:
-                    raise
+        self._create("/apis/rbac.authorization.k8s.io/v1/clusterroles", role)
+        self._create("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", binding)
+
+    def _storage(self) -> None:
+        """The default StorageClass and its local volumes, so that claims bind on the node. The
+        kubelet gives a local volume the pod's fsGroup, as it does an emptyDir."""
+        self._create("/apis/storage.k8s.io/v1/storageclasses", _storage_class())
+        for index in range(VOLUMES):
+            path = self.dir / "volumes" / str(index)
+            path.mkdir(parents=True, exist_ok=True)
+            self._create("/api/v1/persistentvolumes", _local_volume(f"{NAME}-{index}", path))
+
+    def _create(self, path: str, body: dict) -> None:
+        """POST an object; one that exists already (a second `up` of a running node) stays."""
+        try:
+            self.cluster.request("POST", path, body)
+        except urllib.error.HTTPError as error:
+            if error.code != 409:
+                raise
 
     def _start(self, name: str) -> None:
         argv, ports = {
@@ -398,8 +420,9 @@ class Node:
             _rmdir_if_empty(directory)
         shutil.rmtree(SHIM_SOCKETS, ignore_errors=True)
         self._restore_sysctls()
-        # A fresh cluster next time; the image store (containerd/root) and the logs are kept.
-        for name in ("etcd", "kubelet", "pod-logs", "pki", "run", "cni", "coredns",
+        # A fresh cluster next time, with empty volumes; the image store (containerd/root) and the
+        # logs are kept.
+        for name in ("etcd", "kubelet", "pod-logs", "pki", "run", "cni", "coredns", "volumes",
                      "containerd/state", "containerd/opt"):  # fmt: skip
             shutil.rmtree(self.dir / name, ignore_errors=True)
         LOCK.write_text("")
@@ -576,6 +599,41 @@ def _cni_config(state: Path) -> dict:
                 },
             },
         ],
+    }
+
+
+def _storage_class() -> dict:
+    """Static volumes only (no provisioner), bound once the pod is scheduled, kept when released."""
+    return {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {
+            "name": STORAGE_CLASS,
+            "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+        },
+        "provisioner": "kubernetes.io/no-provisioner",
+        "volumeBindingMode": "WaitForFirstConsumer",
+        "reclaimPolicy": "Retain",
+    }
+
+
+def _local_volume(name: str, path: Path) -> dict:
+    on_this_node = {"key": "kubernetes.io/hostname", "operator": "In", "values": [NAME]}
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": name},
+        "spec": {
+            "capacity": {"storage": VOLUME_CAPACITY},
+            "accessModes": ["ReadWriteOnce"],
+            "persistentVolumeReclaimPolicy": "Retain",
+            "storageClassName": STORAGE_CLASS,
+            "volumeMode": "Filesystem",
+            "local": {"path": str(path)},
+            "nodeAffinity": {
+                "required": {"nodeSelectorTerms": [{"matchExpressions": [on_this_node]}]}
+            },
+        },
     }
 
 
