@@ -1,14 +1,18 @@
-"""Helpers of the tests on the local node: helm with the node's values, `pulse doctor`, the
-operator CRDs, what the machine looks like (for the teardown check) and the pods' cgroups."""
+"""Helpers of the tests on the local node: helm with the node's values, `pulse doctor`, commands
+in a pod, the operator CRDs, what the machine looks like (for the teardown check) and the pods'
+cgroups and memory."""
 
 from __future__ import annotations
 
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from kubernetes import client
+from kubernetes.stream import stream
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "deploy" / "local"))
@@ -20,12 +24,15 @@ __all__ = [
     "CHART",
     "Node",
     "NodeBusy",
+    "PodMemory",
     "Processes",
     "doctor",
+    "exec_in",
     "helm",
     "hook_test_pods",
     "install",
     "machine_state",
+    "memory_report",
     "reclaim",
 ]
 
@@ -96,6 +103,32 @@ def doctor(
     )
 
 
+def exec_in(
+    api: client.ApiClient, namespace: str, pod: str, *argv: str, timeout_s: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run a command in a pod's first container through the API server (pods/exec), as
+    `kubectl exec` does, like `helm` here: its exit status and output. A command still running
+    after the timeout fails the test."""
+    call = stream(
+        client.CoreV1Api(api).connect_get_namespaced_pod_exec,
+        pod,
+        namespace,
+        command=list(argv),
+        stdout=True,
+        stderr=True,
+        stdin=False,
+        tty=False,
+        _preload_content=False,
+    )
+    try:
+        call.run_forever(timeout=timeout_s)
+        out, err = call.read_stdout(timeout=0) or "", call.read_stderr(timeout=0) or ""
+        assert not call.is_open(), f"{pod}: {argv} still running after {timeout_s}s: {out}{err}"
+        return subprocess.CompletedProcess(list(argv), call.returncode, out, err)
+    finally:
+        call.close()
+
+
 def _run(*argv: str) -> str:
     return subprocess.run(argv, capture_output=True, text=True, check=False).stdout
 
@@ -146,3 +179,61 @@ def pod_cgroup(uid: str) -> Path:
 
 def peak_memory_bytes(uid: str) -> int:
     return int((pod_cgroup(uid) / "memory.max_usage_in_bytes").read_text())
+
+
+@dataclass(frozen=True)
+class PodMemory:
+    """A pod's memory against the sum of its containers' limits (bytes)."""
+
+    component: str
+    peak: int  # the pod cgroup's high-water mark since it started
+    working_set: int  # what the kubelet compares with the limit: usage less inactive files
+    limit: int
+
+    def row(self) -> str:
+        mib = 2**20
+        return (
+            f"{self.component:14} peak {self.peak / mib:6.0f} MiB  working set "
+            f"{self.working_set / mib:6.0f} MiB  limit {self.limit / mib:5.0f} MiB  "
+            f"peak/limit {self.peak / self.limit:4.0%}"
+        )
+
+
+def memory_report(pods: list[client.V1Pod], report: Path) -> list[str]:
+    """Each pod's memory written to ``report`` (and printed); what went over its limit: an
+    OOMKilled container, a working set at the limit."""
+    rows, over = [], []
+    for pod in pods:
+        memory = pod_memory(pod)
+        rows.append(memory.row())
+        for status in pod.status.container_statuses:
+            terminated = status.last_state.terminated
+            if terminated is not None and terminated.reason == "OOMKilled":
+                over.append(f"{pod.metadata.name}/{status.name} OOMKilled")
+        if memory.working_set >= memory.limit:
+            over.append(f"{memory.component}: working set {memory.working_set} >= {memory.limit}")
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text("\n".join(sorted(rows)) + "\n")
+    print("\n".join(sorted(rows)))
+    return over
+
+
+def pod_memory(pod: client.V1Pod) -> PodMemory:
+    cgroup = pod_cgroup(pod.metadata.uid)
+    stat = dict(line.split() for line in (cgroup / "memory.stat").read_text().splitlines())
+    usage = int((cgroup / "memory.usage_in_bytes").read_text())
+    return PodMemory(
+        component=pod.metadata.labels.get("app.kubernetes.io/component", pod.metadata.name),
+        peak=peak_memory_bytes(pod.metadata.uid),
+        working_set=usage - int(stat["total_inactive_file"]),
+        limit=sum(quantity_bytes(c.resources.limits["memory"]) for c in pod.spec.containers),
+    )
+
+
+def quantity_bytes(quantity: str) -> int:
+    """A Kubernetes memory quantity (Ki, Mi, Gi or plain bytes) in bytes."""
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+    for suffix, factor in units.items():
+        if quantity.endswith(suffix):
+            return int(float(quantity.removesuffix(suffix)) * factor)
+    return int(quantity)

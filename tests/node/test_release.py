@@ -26,8 +26,7 @@ from release import (
     helm_test_phases,
     hook_test_pods,
     install,
-    peak_memory_bytes,
-    pod_cgroup,
+    memory_report,
 )
 
 from helpers import eventually
@@ -146,32 +145,7 @@ def test_probes_pass_with_the_charts_timings(api: client.ApiClient, release: str
 def test_every_pod_stays_inside_its_memory_limit(api: client.ApiClient, release: str) -> None:
     """Peak memory (the pod cgroup's high-water mark since it started, under the load generator)
     against the sum of its containers' limits; recorded in build/node/peak-memory.txt."""
-    rows, over = [], []
-    for pod in _pods(api):
-        limit = sum(_bytes(c.resources.limits["memory"]) for c in pod.spec.containers)
-        peak = peak_memory_bytes(pod.metadata.uid)
-        stat = dict(
-            line.split()
-            for line in (pod_cgroup(pod.metadata.uid) / "memory.stat").read_text().splitlines()
-        )
-        working = int((pod_cgroup(pod.metadata.uid) / "memory.usage_in_bytes").read_text()) - int(
-            stat["total_inactive_file"]
-        )
-        component = pod.metadata.labels.get("app.kubernetes.io/component", pod.metadata.name)
-        mib = 2**20
-        rows.append(
-            f"{component:14} peak {peak / mib:6.0f} MiB  working set {working / mib:6.0f} MiB"
-            f"  limit {limit / mib:5.0f} MiB  peak/limit {peak / limit:4.0%}"
-        )
-        for status in pod.status.container_statuses:
-            terminated = status.last_state.terminated
-            if terminated is not None and terminated.reason == "OOMKilled":
-                over.append(f"{pod.metadata.name}/{status.name} OOMKilled")
-        if working >= limit:
-            over.append(f"{component}: working set {working} >= limit {limit}")
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
-    REPORT.write_text("\n".join(sorted(rows)) + "\n")
-    print("\n".join(sorted(rows)))
+    over = memory_report(_pods(api), REPORT)
     assert not over, over
 
 
@@ -437,14 +411,6 @@ def _replacement(api: client.ApiClient, old: str) -> client.V1Pod | None:
     fresh = [p for p in pods if p.metadata.name != old and p.status.container_statuses
              and all(s.ready for s in p.status.container_statuses)]  # fmt: skip
     return fresh[0] if fresh and all(p.metadata.name != old for p in pods) else None
-
-
-def _bytes(quantity: str) -> int:
-    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
-    for suffix, factor in units.items():
-        if quantity.endswith(suffix):
-            return int(float(quantity.removesuffix(suffix)) * factor)
-    return int(quantity)
 
 
 def _service_account_kubeconfig(
