@@ -201,6 +201,17 @@ async def test_the_stream_is_stored_on_file_with_the_configured_limits(
     assert info.config.max_bytes == 64 * 1024 * 1024
 
 
+async def test_a_replica_joins_a_stream_that_holds_most_of_the_servers_storage(replicas) -> None:
+    """JetStream reserves a stream's max_bytes whenever the stream is added, even when it exists
+    already: adding it again from a second replica fails for storage once two reservations pass
+    the server's max_file_store (2GB here, 1.5GB in the chart), so a replica that finds the
+    stream must leave it as it is."""
+    large = {"max_bytes": 1200 * 1024 * 1024}
+    (_, on_a), (b, _) = await replicas(**large), await replicas(**large)
+    assert await b.publish("batch-1", _entries("one")) is True
+    await on_a.until(1)
+
+
 async def test_an_unreachable_bus_is_unavailable_until_reached(replicas) -> None:
     (bus, _) = await replicas(url="nats://127.0.0.1:9", wait=False)
     with pytest.raises(BusUnavailable, match="log bus not reached yet"):

@@ -71,7 +71,6 @@ CONSUMER_PENDING_MESSAGES = 1024
 CONSUMER_PENDING_BYTES = 8 * 1024 * 1024
 RETRY_MIN_S = 0.2
 RETRY_MAX_S = 5.0
-_STREAM_EXISTS = 10058  # JetStream: stream name already in use with a different configuration
 
 # What a lost, unreachable or refusing bus raises: the batch's outcome is unknown.
 _UNREACHABLE = (
@@ -305,19 +304,28 @@ class JetStreamBus:
 
     async def _ensure_stream(self) -> int:
         """Create the stream, or bring an existing one to this configuration; its last
-        sequence. Replicas starting at once all succeed: creating an identical stream is a
-        no-op for JetStream."""
+        sequence. JetStream reserves a stream's max_bytes on every add, even of an identical
+        stream that exists, so adding it again fails for storage once two reservations pass the
+        server's limit: an existing stream is updated, never added again. Of replicas starting
+        at once, the ones whose add loses the race update the stream their peer added."""
         js = self._js
         assert js is not None
         config = self._stream_config()
         with self._calls.call("create", self._stream):
-            try:
-                info = await js.add_stream(config)
-            except nats.js.errors.BadRequestError as error:
-                if error.err_code != _STREAM_EXISTS:
-                    raise
-                info = await js.update_stream(config)
-        return info.state.last_seq
+            if not await self._stream_exists(js):
+                try:
+                    return (await js.add_stream(config)).state.last_seq
+                except nats.js.errors.APIError:
+                    if not await self._stream_exists(js):
+                        raise
+            return (await js.update_stream(config)).state.last_seq
+
+    async def _stream_exists(self, js: JetStreamContext) -> bool:
+        try:
+            await js.stream_info(self._stream)
+        except nats.js.errors.NotFoundError:
+            return False
+        return True
 
     # Reading -----------------------------------------------------------------------------------
 
