@@ -2,7 +2,7 @@
 Kubernetes checks against what they installed: each is accepted, scheduled, started and rolled
 out; the doctor names a workload that cannot roll out and a release that is not there; the
 uninstall leaves no cluster-wide object. The full scenarios (defaults, secure, scaled) are
-test_release.py's, test_secure.py's and test_scaled.py's."""
+test_release.py's, test_secure.py's and test_scaled_scenario.py's."""
 
 from __future__ import annotations
 
@@ -21,9 +21,10 @@ from helpers import eventually
 pytestmark = pytest.mark.e2e
 
 # Every scenario of ci/ but the node's own values, those test_release.py (defaults),
-# test_secure.py and test_scaled.py run in full, victorialogs: the node's values already make
-# defaults run VictoriaLogs, which is all that scenario changes, and scaled-external: its engines
-# run outside the cluster (tests/integration/test_scaled.py runs them as processes).
+# test_secure.py and test_scaled_scenario.py run in full, victorialogs: the node's values
+# already make defaults run VictoriaLogs, which is all that scenario changes, and
+# scaled-external: its engines run outside the cluster (tests/integration/test_scaled.py runs
+# them as processes).
 SCENARIOS = tuple(
     sorted(
         p.name.removesuffix("-values.yaml")
