@@ -39,8 +39,10 @@ RUNTIME_MOUNTS = {"/dev", "/dev/shm", "/dev/mqueue", "/dev/termination-log", "/e
                   "/etc/hostname", "/etc/resolv.conf", "/proc", "/sys"}  # fmt: skip
 # What the load generator may see while one Pulse replaces another: a retry, never a failure;
 # and NOT_FOUND from GetSummary until the new replica has readings again (sensor windows are
-# in memory, per replica).
-RESTART_CODES = {"UNAVAILABLE", "NOT_FOUND"}
+# in memory, per replica). Streams still open when the grace ends are cut by grpc's own
+# shutdown, whose GOAWAY carries INTERNAL_ERROR ("Cancelling all calls"): the client reports
+# most of them UNAVAILABLE and, when a frame was in flight, INTERNAL; both are retried.
+RESTART_CODES = {"UNAVAILABLE", "INTERNAL", "NOT_FOUND"}
 REPORT = REPO / "build" / "node" / "peak-memory.txt"
 
 
