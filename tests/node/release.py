@@ -26,6 +26,7 @@ __all__ = [
     "NodeBusy",
     "PodMemory",
     "Processes",
+    "assert_helm_test_passes",
     "doctor",
     "exec_in",
     "helm",
@@ -89,6 +90,17 @@ def helm_test_phases(out: str) -> dict[str, str]:
     """Test suite -> phase, from the output of `helm test`."""
     suite = r"TEST SUITE:\s+(\S+)\nLast Started:.*?\nLast Completed:.*?\nPhase:\s+(\S+)"
     return dict(re.findall(suite, out))
+
+
+def assert_helm_test_passes(node: Node, namespace: str) -> None:
+    """`helm test` of the release in ``namespace``: every hook test pod ran, and succeeded."""
+    result = helm(node, "test", RELEASE, "-n", namespace, "--timeout", "10m")
+    print(result.stdout)
+    assert result.returncode == 0, result.stdout + result.stderr
+    phases = helm_test_phases(result.stdout)
+    assert phases, result.stdout
+    assert set(phases) == hook_test_pods(node, namespace), result.stdout
+    assert set(phases.values()) == {"Succeeded"}, result.stdout
 
 
 def doctor(

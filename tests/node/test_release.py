@@ -21,10 +21,9 @@ from release import (
     RELEASE,
     REPO,
     Node,
+    assert_helm_test_passes,
     doctor,
     helm,
-    helm_test_phases,
-    hook_test_pods,
     install,
     memory_report,
 )
@@ -73,13 +72,7 @@ def _running(api: client.ApiClient, component: str) -> client.V1Pod:
 
 
 def test_helm_test_passes(node: Node, release: str) -> None:
-    result = helm(node, "test", RELEASE, "-n", release, "--timeout", "10m")
-    print(result.stdout)
-    assert result.returncode == 0, result.stdout + result.stderr
-    phases = helm_test_phases(result.stdout)
-    assert phases, result.stdout
-    assert set(phases) == hook_test_pods(node, release), result.stdout
-    assert set(phases.values()) == {"Succeeded"}, result.stdout
+    assert_helm_test_passes(node, release)
 
 
 def test_doctor_from_outside_is_green(node: Node, release: str) -> None:

@@ -20,10 +20,9 @@ from release import (
     RELEASE,
     REPO,
     Node,
+    assert_helm_test_passes,
     exec_in,
     helm,
-    helm_test_phases,
-    hook_test_pods,
     install,
     memory_report,
 )
@@ -98,12 +97,7 @@ def test_the_engines_write_to_claims_bound_to_the_nodes_local_volumes(
 
 
 def test_helm_test_passes(node: Node, release: str) -> None:
-    result = helm(node, "test", RELEASE, "-n", release, "--timeout", "10m")
-    print(result.stdout)
-    assert result.returncode == 0, result.stdout + result.stderr
-    phases = helm_test_phases(result.stdout)
-    assert set(phases) == hook_test_pods(node, release), result.stdout
-    assert set(phases.values()) == {"Succeeded"}, result.stdout
+    assert_helm_test_passes(node, release)
 
 
 def test_a_reading_recorded_on_one_replica_is_served_and_deduplicated_by_the_other(
